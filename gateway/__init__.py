@@ -1,0 +1,1 @@
+"""tiergate: an OpenAI-compatible image gateway that routes prompts between model tiers."""

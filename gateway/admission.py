@@ -1,0 +1,236 @@
+"""Budget policy above the store: which windows and limits apply to a caller, and what a refusal means.
+
+The store does atomic arithmetic; this module turns a team's policy and "now" into
+the windows, rate limits and deadlines it checks, and turns its answers into
+routing context, 429s and response headers. One round trip to read the snapshot
+(plus one for latency stats, only when a latency budget applies), one to reserve,
+one to settle.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from gateway.auth import Principal
+from gateway.budget import store as budget_store
+from gateway.budget.store import (
+    BudgetSnapshot,
+    BudgetStore,
+    RateLimit,
+    RateState,
+    ReserveRequest,
+    ReserveResult,
+    SettleResult,
+    Window,
+    WindowState,
+)
+from gateway.errors import BudgetExceeded, RateLimited, StoreUnavailable
+from gateway.policy.schema import Budget, Period, Policy
+from gateway.routing import RouteContext
+
+_TTL_SECONDS = {Period.day: 2 * 86_400, Period.month: 62 * 86_400}
+
+
+def bucket_for(period: Period, now: datetime) -> str:
+    return now.strftime("%Y-%m-%d") if period is Period.day else now.strftime("%Y-%m")
+
+
+def seconds_until_reset(period: Period, now: datetime) -> int:
+    if period is Period.day:
+        midnight = datetime(now.year, now.month, now.day, tzinfo=UTC).timestamp() + 86_400
+        return max(1, math.ceil(midnight - now.timestamp()))
+    year, month = (now.year + 1, 1) if now.month == 12 else (now.year, now.month + 1)
+    return max(1, math.ceil(datetime(year, month, 1, tzinfo=UTC).timestamp() - now.timestamp()))
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """An admitted reservation: what settle or release needs, and the headers to send."""
+
+    team: str
+    reservation_id: str
+    estimate_micros: int
+    result: ReserveResult
+
+
+def translate_store_errors(exc: budget_store.StoreError) -> StoreUnavailable:
+    return StoreUnavailable("The budget store is unavailable; try again shortly.")
+
+
+class Admission:
+    def __init__(self, policy: Policy, store: BudgetStore, *, grace_seconds: float = 30.0) -> None:
+        self.policy = policy
+        self.store = store
+        self.grace_seconds = grace_seconds
+
+    def windows_for(self, principal: Principal, now: datetime) -> tuple[Window, ...]:
+        assert principal.team is not None
+        team = self.policy.teams[principal.team]
+        scoped: list[tuple[str, Budget]] = [("team", b) for b in team.budgets]
+        scoped += [(f"key:{principal.key_id}", b) for b in principal.key.budgets]
+        return tuple(
+            Window(
+                scope=scope,
+                period=budget.period.value,
+                bucket=bucket_for(budget.period, now),
+                limit_micros=budget.limit_micros,
+                ttl_seconds=_TTL_SECONDS[budget.period],
+            )
+            for scope, budget in scoped
+        )
+
+    def rate_limits_for(self, principal: Principal) -> tuple[RateLimit, ...]:
+        assert principal.team is not None
+        team = self.policy.teams[principal.team]
+        limits = [RateLimit("team", team.rate_limits.requests_per_minute, team.rate_limits.max_concurrent)]
+        key_limits = principal.key.rate_limits
+        if key_limits.requests_per_minute is not None or key_limits.max_concurrent is not None:
+            limits.append(
+                RateLimit(
+                    f"key:{principal.key_id}", key_limits.requests_per_minute, key_limits.max_concurrent
+                )
+            )
+        return tuple(limits)
+
+    def soft_fraction(self, principal: Principal, state: WindowState) -> float:
+        assert principal.team is not None
+        budgets = (
+            self.policy.teams[principal.team].budgets
+            if state.scope == "team"
+            else principal.key.budgets
+        )
+        return next((b.soft_limit_fraction for b in budgets if b.period.value == state.period), 0.8)
+
+    async def snapshot(self, principal: Principal, now: datetime) -> BudgetSnapshot:
+        assert principal.team is not None
+        try:
+            return await self.store.snapshot(
+                principal.team,
+                self.windows_for(principal, now),
+                self.rate_limits_for(principal),
+                _ms(now),
+            )
+        except budget_store.StoreError as exc:
+            raise translate_store_errors(exc) from exc
+
+    async def route_context(
+        self, principal: Principal, now: datetime, max_latency_ms: int | None
+    ) -> tuple[RouteContext, BudgetSnapshot]:
+        snapshot = await self.snapshot(principal, now)
+        soft = any(
+            w.spent_micros + w.reserved_micros >= self.soft_fraction(principal, w) * w.limit_micros
+            for w in snapshot.window_states
+        )
+        assert principal.team is not None
+        latency_budget = max_latency_ms or self.policy.teams[principal.team].latency_slo_ms
+        p95: dict[str, float] = {}
+        if latency_budget is not None:
+            try:
+                stats = await self.store.latency_stats(
+                    list(self.policy.tiers), self.policy.routing.latency_window_seconds, _ms(now)
+                )
+            except budget_store.StoreError as exc:
+                raise translate_store_errors(exc) from exc
+            p95 = {tier: s.p95_ms for tier, s in stats.items() if s.p95_ms is not None}
+        return RouteContext(soft, p95, max_latency_ms), snapshot
+
+    async def reserve(
+        self,
+        principal: Principal,
+        reservation_id: str,
+        estimate_micros: int,
+        timeout_seconds: float,
+        now: datetime,
+        meta: Mapping[str, str],
+    ) -> Ticket:
+        assert principal.team is not None
+        now_ms = _ms(now)
+        request = ReserveRequest(
+            team=principal.team,
+            reservation_id=reservation_id,
+            estimate_micros=estimate_micros,
+            windows=self.windows_for(principal, now),
+            rate_limits=self.rate_limits_for(principal),
+            now_ms=now_ms,
+            deadline_ms=now_ms + int((timeout_seconds + self.grace_seconds) * 1000),
+            meta=meta,
+        )
+        try:
+            result = await self.store.reserve(request)
+        except budget_store.StoreError as exc:
+            raise translate_store_errors(exc) from exc
+        if result.admitted:
+            return Ticket(principal.team, reservation_id, estimate_micros, result)
+        headers = {**budget_headers(result.window_states), **rate_headers(result.rate_states, now_ms)}
+        if result.reason == "budget_exceeded":
+            period = (result.blocking or "budget:day:team").split(":")[1]
+            raise BudgetExceeded(
+                f"Budget exceeded for this {period} ({result.blocking}); "
+                "the request was not sent to any model.",
+                headers=headers,
+            )
+        blocked = next(
+            (s for s in result.rate_states if result.blocking and result.blocking.endswith(s.scope)),
+            None,
+        )
+        retry_after_ms = (blocked.retry_after_ms if blocked else None) or 1000
+        if result.reason == "concurrency_limited":
+            retry_after_ms = 1000
+        headers["retry-after"] = str(max(1, math.ceil(retry_after_ms / 1000)))
+        what = "concurrent requests" if result.reason == "concurrency_limited" else "requests per minute"
+        raise RateLimited(f"Rate limit reached for {what} ({result.blocking}).", headers=headers)
+
+    async def settle(
+        self,
+        ticket: Ticket,
+        actual_micros: int,
+        now: datetime,
+        *,
+        ledger: Mapping[str, str] | None = None,
+        latency: tuple[str, float] | None = None,
+    ) -> SettleResult:
+        try:
+            return await self.store.settle(
+                ticket.team, ticket.reservation_id, actual_micros, _ms(now), ledger=ledger, latency=latency
+            )
+        except budget_store.StoreError as exc:
+            raise translate_store_errors(exc) from exc
+
+    async def release(self, ticket: Ticket, now: datetime) -> bool:
+        try:
+            return await self.store.release(ticket.team, ticket.reservation_id, _ms(now))
+        except budget_store.StoreError as exc:
+            raise translate_store_errors(exc) from exc
+
+
+def _ms(now: datetime) -> int:
+    return int(now.timestamp() * 1000)
+
+
+def budget_headers(states: tuple[WindowState, ...], adjust_micros: int = 0) -> dict[str, str]:
+    """``x-tiergate-budget-remaining-usd-<period>``: the tightest remaining amount per period."""
+    tightest: dict[str, int] = {}
+    for state in states:
+        remaining = max(0, state.remaining_micros - adjust_micros)
+        tightest[state.period] = min(remaining, tightest.get(state.period, remaining))
+    return {
+        f"x-tiergate-budget-remaining-usd-{period}": f"{micros / 1_000_000:.6f}"
+        for period, micros in tightest.items()
+    }
+
+
+def rate_headers(states: tuple[RateState, ...], now_ms: int) -> dict[str, str]:
+    """OpenAI-style ``x-ratelimit-*-requests`` for the tightest requests-per-minute limit."""
+    limited = [s for s in states if s.requests_per_minute is not None]
+    if not limited:
+        return {}
+    tightest = min(limited, key=lambda s: s.requests_remaining or 0)
+    reset_s = max(0, (tightest.reset_ms or now_ms) - now_ms) / 1000
+    return {
+        "x-ratelimit-limit-requests": str(tightest.requests_per_minute),
+        "x-ratelimit-remaining-requests": str(tightest.requests_remaining),
+        "x-ratelimit-reset-requests": f"{reset_s:.3f}s",
+    }

@@ -1,0 +1,1 @@
+"""HTTP routes and the OpenAI-shaped request/response models."""

@@ -1,0 +1,114 @@
+"""``POST /v1/images/generations`` and ``POST /v1/route/explain``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, Request
+from gateway.api.responses import JSONBytesResponse
+
+from gateway.api.models import ErrorResponse, ImageGenerationRequest, ImagesResponse
+from gateway.api.parsing import parse_json_body
+from gateway.api.state import AppState, get_state
+from gateway.errors import PayloadTooLarge, PermissionDenied
+from gateway.errors import InvalidRequest
+from gateway.service import format_usd
+
+router = APIRouter()
+
+_BODY_SCHEMA: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/ImageGenerationRequest"}}
+        },
+    }
+}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse} for status in (400, 401, 403, 409, 413, 429, 502, 503, 504)
+}
+
+
+MAX_LATENCY_HEADER = "x-tiergate-max-latency-ms"
+
+
+def max_latency_header(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not value.strip().isdigit() or not 0 < int(value) <= 3_600_000:
+        raise InvalidRequest(
+            f"Invalid '{MAX_LATENCY_HEADER}': expected milliseconds between 1 and 3600000.",
+            param=MAX_LATENCY_HEADER,
+        )
+    return int(value)
+
+
+async def read_body(request: Request, state: AppState) -> ImageGenerationRequest:
+    limit = state.settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+    chunks = bytearray()
+    async for chunk in request.stream():
+        chunks += chunk
+        if len(chunks) > limit:
+            raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+    return parse_json_body(bytes(chunks), request.headers.get("content-type"), ImageGenerationRequest)
+
+
+@router.post(
+    "/v1/images/generations",
+    response_model=ImagesResponse,
+    responses=_ERRORS,
+    openapi_extra=_BODY_SCHEMA,
+)
+async def create_image(request: Request) -> JSONBytesResponse:
+    state = get_state(request)
+    principal = state.keyring.authenticate(request.headers.get("authorization"))
+    structlog.contextvars.bind_contextvars(team=principal.team, key_id=principal.key_id)
+    body = await read_body(request, state)
+    request_id = request.scope["state"]["request_id"]
+    outcome = await state.service.generate(
+        principal, body, request_id, max_latency_header(request.headers.get(MAX_LATENCY_HEADER))
+    )
+    decision = outcome.decision
+    structlog.contextvars.bind_contextvars(
+        tier=decision.tier,
+        model=decision.model,
+        reasons=list(decision.reasons),
+        n=body.n,
+        size=body.resolved_size,
+        cost_micros=outcome.cost_micros,
+        estimate_micros=outcome.estimate_micros,
+        upstream_ms=round(outcome.result.latency_ms, 1),
+    )
+    if state.policy.log_prompts:
+        structlog.contextvars.bind_contextvars(prompt=body.prompt)
+    headers = {
+        "x-tiergate-tier": decision.tier,
+        "x-tiergate-model": decision.model,
+        "x-tiergate-cost-usd": format_usd(outcome.cost_micros),
+        "x-tiergate-route-reason": ",".join(decision.reasons),
+        **outcome.headers,
+    }
+    return JSONBytesResponse(outcome.body(), headers=headers)
+
+
+@router.post("/v1/route/explain", responses=_ERRORS, openapi_extra=_BODY_SCHEMA)
+async def explain_route(request: Request) -> JSONBytesResponse:
+    """Classify and decide exactly as a generation would, without generating or charging."""
+    from gateway.explain import explain_with
+
+    state = get_state(request)
+    principal = state.keyring.authenticate(request.headers.get("authorization"))
+    if principal.team is None:
+        raise PermissionDenied("Use a team key to explain that team's routing.")
+    body = await read_body(request, state)
+    context, _ = await state.service.admission.route_context(
+        principal, state.service.clock(),
+        max_latency_header(request.headers.get(MAX_LATENCY_HEADER)),
+    )
+    return JSONBytesResponse(
+        explain_with(state.classifier, state.policy, principal.team, body.prompt, body.model, context)
+    )

@@ -1,0 +1,103 @@
+"""OpenAI Images API request and response models: the API's schema."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+
+from gateway.policy.schema import Quality
+
+MAX_PROMPT_CHARS = 32_000
+MAX_IMAGES = 10
+DEFAULT_SIZE = "1024x1024"
+
+
+class ImageGenerationRequest(BaseModel):
+    """``POST /v1/images/generations`` body, as the official SDKs send it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: StrictStr = Field(default="auto", min_length=1, max_length=200)
+    prompt: StrictStr = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    n: StrictInt = Field(default=1, ge=1, le=MAX_IMAGES)
+    size: StrictStr = Field(default="auto", max_length=20)
+    quality: Literal["auto", "low", "medium", "high", "standard", "hd"] = "auto"
+    response_format: Literal["b64_json"] = "b64_json"
+    output_format: Literal["png", "jpeg", "webp"] | None = None
+    output_compression: StrictInt | None = Field(default=None, ge=0, le=100)
+    background: Literal["transparent", "opaque", "auto"] | None = None
+    moderation: Literal["low", "auto"] | None = None
+    style: Literal["vivid", "natural"] | None = None
+    user: StrictStr | None = Field(default=None, max_length=256)
+
+    @field_validator("prompt")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("prompt must not be empty or whitespace")
+        return value
+
+    @property
+    def resolved_size(self) -> str:
+        return DEFAULT_SIZE if self.size == "auto" else self.size
+
+    @property
+    def resolved_quality(self) -> Quality:
+        return _QUALITY[self.quality]
+
+
+_QUALITY = {
+    "auto": Quality.medium,
+    "standard": Quality.medium,
+    "hd": Quality.high,
+    "low": Quality.low,
+    "medium": Quality.medium,
+    "high": Quality.high,
+}
+
+
+class ImageData(BaseModel):
+    b64_json: str
+    revised_prompt: str | None = None
+
+
+class InputTokensDetails(BaseModel):
+    text_tokens: int
+    image_tokens: int = 0
+
+
+class ImageUsage(BaseModel):
+    input_tokens: int
+    input_tokens_details: InputTokensDetails
+    output_tokens: int
+    total_tokens: int
+
+
+class ImagesResponse(BaseModel):
+    created: int
+    data: list[ImageData]
+    usage: ImageUsage | None = None
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int = 0
+    owned_by: str = "tiergate"
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail

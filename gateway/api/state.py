@@ -1,0 +1,29 @@
+"""The application's wired components, kept on ``app.state`` (no module globals)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from gateway.auth import KeyRing
+from gateway.budget.store import BudgetStore
+from gateway.classify import Classifier
+from gateway.policy.schema import Policy
+from gateway.service import ImageService
+from gateway.settings import Settings
+
+
+@dataclass(slots=True)
+class AppState:
+    settings: Settings
+    policy: Policy
+    keyring: KeyRing
+    store: BudgetStore
+    classifier: Classifier
+    service: ImageService
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.tiergate
+    return state

@@ -1,0 +1,105 @@
+"""``create_app(settings)``: wiring only."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from gateway.api.responses import JSONBytesResponse
+
+from gateway.api import budget, images, system
+from gateway.api.middleware import RequestContextMiddleware
+from gateway.admission import Admission
+from gateway.api.state import AppState
+from gateway.auth import KeyRing
+from gateway.budget import open_store
+from gateway.budget.store import BudgetStore
+from gateway.classify import Classifier
+from gateway.errors import GatewayError, InvalidRequest
+from gateway.logging import configure_logging
+from gateway.policy.loader import load_policy
+from gateway.policy.schema import Policy
+from gateway.reaper import run_reaper
+from gateway.service import Clock, ImageService, utc_now
+from gateway.settings import Settings
+from gateway.upstream import ImageBackend, LiteLLMBackend
+
+log = structlog.get_logger("gateway.app")
+
+
+async def render_gateway_error(request: Request, exc: Exception) -> JSONBytesResponse:
+    assert isinstance(exc, GatewayError)
+    return JSONBytesResponse(exc.to_body(), status_code=exc.status_code, headers=exc.headers)
+
+
+async def render_internal_error(request: Request, exc: Exception) -> JSONBytesResponse:
+    log.exception("unhandled_error", error_type=type(exc).__name__)
+    return await render_gateway_error(
+        request, GatewayError("The gateway hit an internal error.", code="internal_error")
+    )
+
+
+async def render_validation_error(request: Request, exc: Exception) -> JSONBytesResponse:
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0] if exc.errors() else {}
+    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header")]
+    error = InvalidRequest(str(first.get("msg", "Invalid request.")), param=".".join(loc) or None)
+    return await render_gateway_error(request, error)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    policy: Policy | None = None,
+    backend: ImageBackend | None = None,
+    store: BudgetStore | None = None,
+    clock: Clock = utc_now,
+) -> FastAPI:
+    settings = settings or Settings()
+    policy = policy or load_policy(settings.policy)
+    configure_logging(settings, log_prompts=policy.log_prompts)
+    store = store or open_store(settings.store)
+    admission = Admission(policy, store, grace_seconds=settings.reservation_grace_seconds)
+    classifier = Classifier.from_config(policy.classifier)
+    state = AppState(
+        settings=settings,
+        policy=policy,
+        keyring=KeyRing(policy),
+        store=store,
+        classifier=classifier,
+        service=ImageService(policy, classifier, backend or LiteLLMBackend(), admission, clock),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        reaper = asyncio.create_task(
+            run_reaper(policy, store, clock, settings.reaper_interval_seconds), name="reaper"
+        )
+        try:
+            yield
+        finally:
+            reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reaper
+            await store.close()
+
+    app = FastAPI(
+        title="tiergate",
+        version="0.1.0",
+        summary="OpenAI-compatible image gateway that routes prompts between model tiers.",
+        default_response_class=JSONBytesResponse,
+        lifespan=lifespan,
+    )
+    app.state.tiergate = state
+    app.add_exception_handler(GatewayError, render_gateway_error)
+    app.add_exception_handler(RequestValidationError, render_validation_error)
+    app.add_exception_handler(Exception, render_internal_error)
+    app.include_router(images.router)
+    app.include_router(system.router)
+    app.include_router(budget.router)
+    app.add_middleware(RequestContextMiddleware)
+    return app

@@ -1,0 +1,162 @@
+"""What each ``tiergate`` subcommand does; ``cli.py`` only parses arguments."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+
+from gateway.auth import hash_key, new_key
+from gateway.policy.loader import PolicyError, default_policy_path, load_policy
+from gateway.policy.schema import Policy
+
+DEMO_KEY = "tg-demo-key"
+DEMO_SIMULATOR_PORTS = {"efficient": 9101, "flagship": 9102}
+
+
+def uvicorn_options(drain_seconds: float) -> dict[str, object]:
+    """Server limits that defeat slow or oversized clients, and the graceful-shutdown budget."""
+    return {
+        "loop": "auto",
+        "http": "auto",
+        "access_log": False,
+        "log_level": "warning",
+        "timeout_keep_alive": 5,
+        "timeout_graceful_shutdown": drain_seconds,
+        "h11_max_incomplete_event_size": 16 * 1024,
+        "server_header": False,
+    }
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    if args.policy is not None:
+        os.environ["TIERGATE_POLICY"] = str(args.policy.resolve())
+    for name in ("host", "port", "workers"):
+        value = getattr(args, name)
+        if value is not None:
+            os.environ[f"TIERGATE_{name.upper()}"] = str(value)
+    from gateway.settings import Settings
+
+    settings = Settings()
+    try:
+        load_policy(settings.policy)
+    except PolicyError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    uvicorn.run(
+        "gateway.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        **uvicorn_options(settings.drain_seconds),  # type: ignore[arg-type]
+    )
+    return 0
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def wait_http_ok(url: str, timeout_s: float = 15.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process for {url} exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=0.5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{url} did not answer within {timeout_s} s")
+
+
+def demo(args: argparse.Namespace) -> int:
+    """Both simulators as child processes, the gateway in this one; Ctrl-C stops all of it."""
+    children: list[subprocess.Popen[bytes]] = []
+    env = dict(os.environ)
+    try:
+        for profile, port in DEMO_SIMULATOR_PORTS.items():
+            if not _port_free(port):
+                print(f"port {port} is taken; the {profile} simulator needs it", file=sys.stderr)
+                return 1
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "gateway.simulator", "--profile", profile,
+                 "--port", str(port), "--latency-scale", str(args.latency_scale)],
+                env=env,
+            )
+            children.append(proc)
+            wait_http_ok(f"http://127.0.0.1:{port}/healthz", proc=proc)
+        store = os.environ.get("TIERGATE_STORE", "memory://")
+        print(f"tiergate demo: gateway on http://127.0.0.1:{args.port}/v1 (store {store})", flush=True)
+        print(f"TIERGATE_DEMO_KEY={DEMO_KEY}", flush=True)
+        print("Ctrl-C stops the gateway and both simulators.", flush=True)
+        os.environ["TIERGATE_POLICY"] = str(default_policy_path())
+        os.environ["TIERGATE_PORT"] = str(args.port)
+        os.environ.setdefault("TIERGATE_LOG_FORMAT", "console" if sys.stdout.isatty() else "json")
+        serve(argparse.Namespace(policy=None, host="127.0.0.1", port=args.port, workers=1))
+        return 0
+    finally:
+        for proc in children:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in children:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def policy_check(args: argparse.Namespace) -> int:
+    try:
+        load_policy(args.file)
+    except PolicyError as exc:
+        for line in exc.errors:
+            print(line)
+        return 1
+    print("ok")
+    return 0
+
+
+def policy_schema(args: argparse.Namespace) -> int:
+    print(json.dumps(Policy.model_json_schema(), indent=2))
+    return 0
+
+
+def keys_new(args: argparse.Namespace) -> int:
+    key = new_key()
+    key_id = args.key_id or f"{args.team}-{os.urandom(3).hex()}"
+    print(f"key: {key}")
+    print("(shown once; store it in your secret manager)")
+    print("paste under teams." + args.team + ".keys in the policy:")
+    print(f"  - id: {key_id}\n    sha256: {hash_key(key)}")
+    return 0
+
+
+def explain(args: argparse.Namespace) -> int:
+    from gateway.explain import explain_prompt
+
+    try:
+        policy = load_policy(args.policy)
+    except PolicyError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    team = args.team or next(iter(policy.teams))
+    if team not in policy.teams:
+        print(f"unknown team {team!r}; teams: {', '.join(policy.teams)}", file=sys.stderr)
+        return 2
+    print(json.dumps(explain_prompt(policy, team, args.prompt, args.model), indent=2, ensure_ascii=False))
+    return 0
+
+

@@ -1,0 +1,247 @@
+"""The policy YAML, defined by pydantic models that reject unknown keys.
+
+A policy names the model tiers (litellm model strings, prices, timeouts), how
+classified prompts map to tiers, and the teams with their keys, budgets, rate
+limits and latency SLOs. ``Policy`` is frozen once validated; cross-references
+(a rule naming a tier that does not exist) are checked here with the YAML path
+in the message.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from gateway.classify.config import ClassifierConfig
+
+SIZE_PATTERN = re.compile(r"^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$")
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
+
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+
+
+class Quality(StrEnum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+
+
+# Image output tokens per image, gpt-image-1 style; the simulator uses the same table.
+DEFAULT_IMAGE_TOKENS: dict[str, dict[Quality, int]] = {
+    "1024x1024": {Quality.low: 272, Quality.medium: 1056, Quality.high: 4160},
+    "1024x1536": {Quality.low: 408, Quality.medium: 1584, Quality.high: 6240},
+    "1536x1024": {Quality.low: 408, Quality.medium: 1584, Quality.high: 6240},
+}
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Pricing(StrictModel):
+    """List prices in USD per million tokens."""
+
+    text_input_per_mtok: Decimal = Field(ge=0, description="USD per million text input tokens.")
+    image_output_per_mtok: Decimal = Field(gt=0, description="USD per million image output tokens.")
+
+    def cost_micros(self, text_tokens: int, image_tokens: int) -> int:
+        """Cost in micro-dollars, rounded up: USD per million tokens is micro-dollars per token."""
+        exact = self.text_input_per_mtok * text_tokens + self.image_output_per_mtok * image_tokens
+        return math.ceil(exact)
+
+
+class Tier(StrictModel):
+    model: str = Field(min_length=1, description="litellm model string, e.g. azure_ai/MAI-Image-2.")
+    aliases: tuple[str, ...] = Field(
+        default=(), description="Other names a client may send in `model` to force this tier."
+    )
+    api_base: str | None = Field(default=None, description="Endpoint; ${ENV} interpolated.")
+    api_key: SecretStr | None = Field(default=None, description="Use ${ENV_VAR}, never a literal.")
+    api_version: str | None = None
+    pricing: Pricing
+    image_tokens: dict[str, dict[Quality, int]] = Field(
+        default_factory=lambda: {k: dict(v) for k, v in DEFAULT_IMAGE_TOKENS.items()},
+        description="Image output tokens per image, by size and quality.",
+    )
+    max_images: int = Field(default=10, ge=1, le=10, description="Largest n this tier accepts.")
+    timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
+    max_retries: int = Field(default=1, ge=0, le=5)
+    quality_param: bool = Field(
+        default=True, description="Whether the backend accepts `quality` (MAI does not)."
+    )
+
+    @field_validator("image_tokens")
+    @classmethod
+    def _check_sizes(cls, value: dict[str, dict[Quality, int]]) -> dict[str, dict[Quality, int]]:
+        if not value:
+            raise ValueError("must list at least one size")
+        for size, by_quality in value.items():
+            if not SIZE_PATTERN.match(size):
+                raise ValueError(f"size {size!r} must look like 1024x1024")
+            missing = [q.value for q in Quality if q not in by_quality]
+            if missing:
+                raise ValueError(f"size {size} misses qualities {missing}")
+            if any(tokens <= 0 for tokens in by_quality.values()):
+                raise ValueError(f"size {size}: token counts must be greater than 0")
+        return value
+
+    def image_tokens_for(self, size: str, quality: Quality) -> int:
+        return self.image_tokens[size][quality]
+
+
+class Period(StrEnum):
+    day = "day"
+    month = "month"
+
+
+class Budget(StrictModel):
+    period: Period
+    limit_usd: Decimal = Field(gt=0)
+    soft_limit_fraction: float = Field(default=0.8, gt=0, le=1)
+
+    @property
+    def limit_micros(self) -> int:
+        return int(self.limit_usd * 1_000_000)
+
+
+class RateLimits(StrictModel):
+    requests_per_minute: int | None = Field(default=None, gt=0)
+    max_concurrent: int | None = Field(default=None, gt=0)
+
+
+class ApiKey(StrictModel):
+    id: Name = Field(description="Public key id, safe to log.")
+    sha256: str = Field(pattern=SHA256_PATTERN, description="Hex SHA-256 of the key.")
+    budgets: tuple[Budget, ...] = ()
+    rate_limits: RateLimits = RateLimits()
+    disabled: bool = False
+
+
+class Team(StrictModel):
+    keys: tuple[ApiKey, ...] = Field(min_length=1)
+    budgets: tuple[Budget, ...] = ()
+    rate_limits: RateLimits = RateLimits()
+    allowed_tiers: tuple[Name, ...] | None = Field(
+        default=None, description="Tiers this team may use; all when unset."
+    )
+    downgrade_on_soft_limit: bool = True
+    latency_slo_ms: int | None = Field(default=None, gt=0)
+    allow_downgrade_fallback: bool = True
+    allow_upgrade_fallback: bool = False
+
+    @field_validator("budgets")
+    @classmethod
+    def _one_budget_per_period(cls, value: tuple[Budget, ...]) -> tuple[Budget, ...]:
+        periods = [b.period for b in value]
+        if len(periods) != len(set(periods)):
+            raise ValueError("at most one budget per period")
+        return value
+
+
+class Routing(StrictModel):
+    default_tier: Name
+    category_tiers: dict[str, Name] = Field(
+        default_factory=lambda: {
+            "typography": "flagship",
+            "photorealism": "flagship",
+            "anime": "flagship",
+            "headline": "efficient",
+            "mockup": "efficient",
+            "general": "efficient",
+        },
+        description="Which tier each classifier category needs.",
+    )
+    precedence: tuple[Name, ...] = Field(
+        default=("flagship", "efficient"),
+        description="When categories ask for different tiers, the first tier listed here wins.",
+    )
+    soft_limit_tier: Name | None = Field(
+        default="efficient", description="Tier used past a soft budget limit."
+    )
+    fallbacks: dict[Name, tuple[Name, ...]] = Field(
+        default_factory=dict, description="Tiers to try, in order, when a tier fails."
+    )
+    latency_window_seconds: int = Field(default=300, gt=0)
+    on_latency_miss: Literal["fastest", "reject"] = "fastest"
+
+
+class Admin(StrictModel):
+    keys: tuple[ApiKey, ...] = ()
+
+
+class Policy(StrictModel):
+    version: Literal[1] = 1
+    tiers: dict[Name, Tier] = Field(min_length=1)
+    routing: Routing
+    teams: dict[Name, Team] = Field(min_length=1)
+    classifier: ClassifierConfig = ClassifierConfig()
+    admin: Admin = Admin()
+    log_prompts: bool = False
+    store_failure_mode: Literal["fail_closed", "fail_open"] = "fail_closed"
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Self:
+        tiers = set(self.tiers)
+        errors: list[str] = []
+
+        def check(path: str, name: str | None) -> None:
+            if name is not None and name not in tiers:
+                errors.append(f"{path}: unknown tier {name!r} (tiers: {', '.join(sorted(tiers))})")
+
+        check("routing.default_tier", self.routing.default_tier)
+        check("routing.soft_limit_tier", self.routing.soft_limit_tier)
+        for category, tier in self.routing.category_tiers.items():
+            check(f"routing.category_tiers.{category}", tier)
+        for i, tier in enumerate(self.routing.precedence):
+            check(f"routing.precedence[{i}]", tier)
+        for source, chain in self.routing.fallbacks.items():
+            check(f"routing.fallbacks.{source}", source)
+            for i, tier in enumerate(chain):
+                check(f"routing.fallbacks.{source}[{i}]", tier)
+        for team_name, team in self.teams.items():
+            for i, tier in enumerate(team.allowed_tiers or ()):
+                check(f"teams.{team_name}.allowed_tiers[{i}]", tier)
+        missing_precedence = tiers - set(self.routing.precedence)
+        if missing_precedence:
+            errors.append(
+                "routing.precedence: must list every tier, missing "
+                + ", ".join(sorted(missing_precedence))
+            )
+        errors.extend(self._duplicate_key_errors())
+        errors.extend(self._duplicate_model_name_errors())
+        if errors:
+            raise ValueError("; ".join(errors))
+        return self
+
+    def _duplicate_key_errors(self) -> list[str]:
+        seen: dict[str, str] = {}
+        errors = []
+        for team_name, team in self.teams.items():
+            for i, key in enumerate(team.keys):
+                where = f"teams.{team_name}.keys[{i}].sha256"
+                if key.sha256 in seen:
+                    errors.append(f"{where}: same key as {seen[key.sha256]}")
+                seen[key.sha256] = where
+        for i, key in enumerate(self.admin.keys):
+            where = f"admin.keys[{i}].sha256"
+            if key.sha256 in seen:
+                errors.append(f"{where}: same key as {seen[key.sha256]}")
+            seen[key.sha256] = where
+        return errors
+
+    def _duplicate_model_name_errors(self) -> list[str]:
+        seen: dict[str, str] = {"auto": "the routing alias"}
+        errors = []
+        for tier_name, tier in self.tiers.items():
+            for i, name in enumerate((tier_name, *tier.aliases)):
+                where = f"tiers.{tier_name}" + (f".aliases[{i - 1}]" if i else "")
+                if name in seen and seen[name] != f"tiers.{tier_name}":
+                    errors.append(f"{where}: name {name!r} already used by {seen[name]}")
+                seen.setdefault(name, f"tiers.{tier_name}")
+        return errors

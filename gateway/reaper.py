@@ -1,0 +1,41 @@
+"""Background reaper: charges the estimate of reservations a crashed replica left behind.
+
+Runs in every replica; the store makes each reservation reaped at most once, so
+replicas may reap concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+
+from gateway.budget.store import BudgetStore, StoreError
+from gateway.policy.schema import Policy
+from gateway.service import Clock
+
+log = structlog.get_logger("gateway.reaper")
+
+
+async def reap_once(policy: Policy, store: BudgetStore, clock: Clock) -> int:
+    reaped = 0
+    now_ms = int(clock().timestamp() * 1000)
+    for team in policy.teams:
+        for reservation in await store.reap(team, now_ms):
+            reaped += 1
+            log.warning(
+                "reservation_reaped",
+                team=team,
+                reservation_id=reservation.reservation_id,
+                estimate_micros=reservation.estimate_micros,
+                request_id=reservation.meta.get("request_id"),
+            )
+    return reaped
+
+
+async def run_reaper(policy: Policy, store: BudgetStore, clock: Clock, interval_seconds: float) -> None:
+    while True:
+        with contextlib.suppress(StoreError):
+            await reap_once(policy, store, clock)
+        await asyncio.sleep(interval_seconds)

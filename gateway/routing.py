@@ -1,0 +1,171 @@
+"""Pick the tier for one request: a pure function of the classified prompt, the policy and a snapshot.
+
+``decide_route`` never awaits, touches Redis or reads the clock. It returns the
+tier, the litellm model and short reason codes (``typography:quoted_text_14_tokens``,
+``budget_soft_limit``, ``latency_budget:p95_4100ms``…) for the response header and the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from gateway.classify import Classification, reason_codes
+from gateway.errors import LatencyBudgetUnmet, PermissionDenied, UnknownModel
+from gateway.policy.schema import Policy, Team
+
+AUTO_MODEL = "auto"
+
+
+@dataclass(frozen=True, slots=True)
+class RouteContext:
+    """What decide_route needs to know about the moment: budget state and observed latencies."""
+
+    soft_limit_reached: bool = False
+    tier_p95_ms: Mapping[str, float] = field(default_factory=dict)
+    max_latency_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingDecision:
+    tier: str
+    model: str
+    reasons: tuple[str, ...]
+    forced: bool = False
+    classified_tier: str | None = None
+
+
+def resolve_model_name(policy: Policy, requested: str) -> str | None:
+    """The tier a client's ``model`` names (tier name, alias or litellm model string), or None for auto."""
+    if requested == AUTO_MODEL:
+        return None
+    for name, tier in policy.tiers.items():
+        if requested == name or requested == tier.model or requested in tier.aliases:
+            return name
+    lowered = requested.lower()
+    for name, tier in policy.tiers.items():
+        names = (name, tier.model, tier.model.rsplit("/", 1)[-1], *tier.aliases)
+        if lowered in (n.lower() for n in names):
+            return name
+    raise UnknownModel(
+        f"The model '{requested}' does not exist. Use 'auto' or one of: "
+        + ", ".join([AUTO_MODEL, *policy.tiers]),
+        param="model",
+    )
+
+
+def classified_tier(policy: Policy, classification: Classification) -> tuple[str, tuple[str, ...]]:
+    """The tier the prompt's categories ask for, by the policy's precedence, with its reasons."""
+    wanted = {
+        policy.routing.category_tiers[str(category)]
+        for category in classification.categories
+        if str(category) in policy.routing.category_tiers
+    }
+    chosen = next((t for t in policy.routing.precedence if t in wanted), policy.routing.default_tier)
+    winning = {
+        str(c) for c in classification.categories if policy.routing.category_tiers.get(str(c)) == chosen
+    }
+    codes = tuple(
+        code for code in reason_codes(classification) if code.split(":", 1)[0] in winning
+    ) or (f"default_tier:{chosen}",)
+    return chosen, codes
+
+
+def decide_route(
+    policy: Policy,
+    team_name: str,
+    requested_model: str,
+    classification: Classification | None,
+    context: RouteContext = RouteContext(),
+) -> RoutingDecision:
+    team = policy.teams[team_name]
+    forced = resolve_model_name(policy, requested_model)
+    if forced is not None:
+        if not _allowed(team, forced):
+            raise PermissionDenied(
+                f"Team '{team_name}' may not use the '{forced}' tier.",
+                param="model",
+                code="tier_not_allowed",
+            )
+        return RoutingDecision(forced, policy.tiers[forced].model, (f"forced:{forced}",), forced=True)
+
+    if classification is None:
+        tier, reasons = policy.routing.default_tier, (f"default_tier:{policy.routing.default_tier}",)
+    else:
+        tier, reasons = classified_tier(policy, classification)
+    from_classifier = tier
+    precedence = policy.routing.precedence
+
+    if not _allowed(team, tier):
+        tier = _nearest_allowed(team, tier, precedence)
+        reasons += (f"team_policy:{tier}_only" if len(team.allowed_tiers or ()) == 1 else "team_policy",)
+
+    soft_tier = policy.routing.soft_limit_tier
+    if (
+        context.soft_limit_reached
+        and team.downgrade_on_soft_limit
+        and soft_tier is not None
+        and _allowed(team, soft_tier)
+        and precedence.index(tier) < precedence.index(soft_tier)
+    ):
+        tier = soft_tier
+        reasons += ("budget_soft_limit",)
+
+    max_latency = context.max_latency_ms or team.latency_slo_ms
+    if max_latency is not None:
+        tier, latency_reason = _fit_latency(
+            policy, team, tier, max_latency, context.tier_p95_ms, precedence
+        )
+        if latency_reason:
+            reasons += (latency_reason,)
+
+    return RoutingDecision(
+        tier, policy.tiers[tier].model, reasons, forced=False, classified_tier=from_classifier
+    )
+
+
+def _allowed(team: Team, tier: str) -> bool:
+    return team.allowed_tiers is None or tier in team.allowed_tiers
+
+
+def _nearest_allowed(team: Team, tier: str, precedence: Sequence[str]) -> str:
+    """Prefer the next cheaper allowed tier, else the nearest dearer one."""
+    start = precedence.index(tier)
+    cheaper = [t for t in precedence[start + 1 :] if _allowed(team, t)]
+    dearer = [t for t in reversed(precedence[:start]) if _allowed(team, t)]
+    for candidate in (*cheaper, *dearer):
+        return candidate
+    raise PermissionDenied("This team may use no configured tier.", code="tier_not_allowed")
+
+
+def _fit_latency(
+    policy: Policy,
+    team: Team,
+    tier: str,
+    max_latency_ms: int,
+    p95_ms: Mapping[str, float],
+    precedence: Sequence[str],
+) -> tuple[str, str | None]:
+    observed = p95_ms.get(tier)
+    if observed is None or observed <= max_latency_ms:
+        return tier, None
+    # Only the same or cheaper tiers: a latency budget never makes a request dearer.
+    candidates: Iterable[str] = (
+        t for t in precedence[precedence.index(tier) :] if _allowed(team, t)
+    )
+    for candidate in candidates:
+        p95 = p95_ms.get(candidate)
+        if p95 is not None and p95 <= max_latency_ms:
+            return candidate, f"latency_budget:p95_{round(p95)}ms_le_{max_latency_ms}ms"
+    if policy.routing.on_latency_miss == "reject":
+        raise LatencyBudgetUnmet(
+            f"No tier's observed p95 latency fits {max_latency_ms} ms.",
+            param="x-tiergate-max-latency-ms",
+        )
+    known = {
+        t: p95_ms[t]
+        for t in precedence[precedence.index(tier) :]
+        if _allowed(team, t) and t in p95_ms
+    }
+    fastest = min(known, key=known.__getitem__, default=tier)
+    return fastest, f"latency_budget:fastest_p95_{round(known.get(fastest, observed))}ms"

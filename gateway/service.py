@@ -1,0 +1,257 @@
+"""The request path for one image generation: snapshot -> decide -> reserve -> call -> settle.
+
+Handlers stay thin; this module holds the sequence and nothing else. Deciding is
+pure (``routing``); I/O happens at the edges (``admission`` for budgets,
+``upstream`` for the model tiers). Whatever path a request takes, its reservation
+is settled or released exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import structlog
+
+from gateway.admission import Admission, Ticket, budget_headers, rate_headers
+from gateway.api.models import ImageGenerationRequest
+from gateway.auth import Principal
+from gateway.classify import Classification, Classifier
+from gateway.errors import GatewayError, InvalidRequest, PermissionDenied
+from gateway.policy.schema import Policy, Tier
+from gateway.routing import RouteContext, RoutingDecision, decide_route
+from gateway.tokens import count_text_tokens
+from gateway.upstream import ImageBackend, UpstreamCall, UpstreamResult
+
+log = structlog.get_logger("gateway.service")
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def format_usd(micros: int) -> str:
+    return f"{micros / 1_000_000:.6f}"
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What one successful generation produced, for the response body, headers and the log."""
+
+    request_id: str
+    decision: RoutingDecision
+    result: UpstreamResult
+    text_tokens: int
+    image_tokens: int
+    cost_micros: int
+    estimate_micros: int
+    usage_reported: bool
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def body(self) -> dict[str, object]:
+        return {
+            "created": self.result.created,
+            "data": [{"b64_json": b64} for b64 in self.result.images_b64],
+            "usage": {
+                "input_tokens": self.text_tokens,
+                "input_tokens_details": {"text_tokens": self.text_tokens, "image_tokens": 0},
+                "output_tokens": self.image_tokens,
+                "total_tokens": self.text_tokens + self.image_tokens,
+            },
+        }
+
+
+def estimate_usage(tier: Tier, request: ImageGenerationRequest, text_tokens: int) -> tuple[int, int]:
+    """Worst-case (text tokens, image tokens) for a request on a tier; raises for sizes it lacks."""
+    size = request.resolved_size
+    if size not in tier.image_tokens:
+        raise InvalidRequest(
+            f"Invalid 'size': '{request.size}' is not supported; use one of: auto, "
+            + ", ".join(tier.image_tokens),
+            param="size",
+            code="invalid_value",
+        )
+    image_tokens = tier.image_tokens_for(size, request.resolved_quality) * request.n
+    return text_tokens, image_tokens
+
+
+class ImageService:
+    def __init__(
+        self,
+        policy: Policy,
+        classifier: Classifier,
+        backend: ImageBackend,
+        admission: Admission,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.policy = policy
+        self.classifier = classifier
+        self.backend = backend
+        self.admission = admission
+        self.clock = clock
+        self.baseline_tier = policy.routing.precedence[0]
+
+    def decide(
+        self, principal: Principal, request: ImageGenerationRequest, context: RouteContext
+    ) -> tuple[RoutingDecision, Classification]:
+        if principal.team is None:
+            raise PermissionDenied("Admin keys cannot generate images; use a team key.")
+        classification = self.classifier.classify(request.prompt)
+        decision = decide_route(self.policy, principal.team, request.model, classification, context)
+        return decision, classification
+
+    def upstream_call(self, tier_name: str, request: ImageGenerationRequest) -> UpstreamCall:
+        tier = self.policy.tiers[tier_name]
+        if request.n > tier.max_images:
+            raise InvalidRequest(
+                f"Invalid 'n': the {tier_name} tier generates at most {tier.max_images} "
+                "image(s) per request.",
+                param="n",
+            )
+        extra: dict[str, object] = {}
+        for name in ("output_format", "background", "user", "output_compression", "moderation"):
+            value = getattr(request, name)
+            if value is not None:
+                extra[name] = value
+        return UpstreamCall(
+            tier=tier_name,
+            model=tier.model,
+            prompt=request.prompt,
+            n=request.n,
+            size=request.resolved_size,
+            quality=request.resolved_quality.value if tier.quality_param else None,
+            api_base=tier.api_base,
+            api_key=tier.api_key.get_secret_value() if tier.api_key else None,
+            api_version=tier.api_version,
+            timeout_seconds=tier.timeout_seconds,
+            extra=extra,
+        )
+
+    def baseline_cost(self, request: ImageGenerationRequest, text_tokens: int, image_tokens: int) -> int:
+        """What the same request would have cost on the baseline (flagship) tier."""
+        tier = self.policy.tiers[self.baseline_tier]
+        return tier.pricing.cost_micros(text_tokens, image_tokens)
+
+    async def generate(
+        self,
+        principal: Principal,
+        request: ImageGenerationRequest,
+        request_id: str,
+        max_latency_ms: int | None = None,
+    ) -> Outcome:
+        now = self.clock()
+        context, _ = await self.admission.route_context(principal, now, max_latency_ms)
+        decision, classification = self.decide(principal, request, context)
+        tier = self.policy.tiers[decision.tier]
+        prompt_tokens = count_text_tokens(request.prompt)
+        est_text, est_image = estimate_usage(tier, request, prompt_tokens)
+        estimate = tier.pricing.cost_micros(est_text, est_image)
+        call = self.upstream_call(decision.tier, request)
+        ticket = await self.admission.reserve(
+            principal,
+            reservation_id=uuid.uuid4().hex,
+            estimate_micros=estimate,
+            timeout_seconds=tier.timeout_seconds * (tier.max_retries + 1),
+            now=now,
+            meta=self._ledger_fields(principal, request, decision, classification, request_id),
+        )
+        started = time.perf_counter()
+        try:
+            result = await self.backend.generate(call)
+        except GatewayError as exc:
+            await asyncio.shield(self._release(ticket, exc))
+            raise
+        except BaseException:
+            # Cancelled mid-call (client gone, shutdown): the vendor may have billed us, so the
+            # estimate is charged rather than released; it is marked estimated in the ledger.
+            await asyncio.shield(self._settle_estimate(ticket, principal, request, decision,
+                                                       classification, request_id))
+            raise
+        latency_ms = (time.perf_counter() - started) * 1000
+        reported = result.text_tokens is not None and result.image_tokens is not None
+        text_tokens = result.text_tokens if result.text_tokens is not None else est_text
+        image_tokens = result.image_tokens if result.image_tokens is not None else est_image
+        cost = tier.pricing.cost_micros(text_tokens, image_tokens)
+        ledger = self._ledger_fields(principal, request, decision, classification, request_id)
+        ledger.update(
+            status="ok",
+            text_tokens=str(text_tokens),
+            image_tokens=str(image_tokens),
+            cost_micros=str(cost),
+            baseline_cost_micros=str(self.baseline_cost(request, text_tokens, image_tokens)),
+            latency_ms=f"{latency_ms:.1f}",
+            usage="reported" if reported else "estimated",
+        )
+        try:
+            await self.admission.settle(
+                ticket, cost, self.clock(), ledger=ledger, latency=(decision.tier, latency_ms)
+            )
+        except GatewayError:
+            # The image exists and the estimate stays reserved; the reaper charges it later.
+            log.error("settle_failed", reservation_id=ticket.reservation_id)
+        headers = {
+            **budget_headers(ticket.result.window_states, adjust_micros=cost - estimate),
+            **rate_headers(ticket.result.rate_states, int(now.timestamp() * 1000)),
+        }
+        return Outcome(
+            request_id=request_id,
+            decision=decision,
+            result=result,
+            text_tokens=text_tokens,
+            image_tokens=image_tokens,
+            cost_micros=cost,
+            estimate_micros=estimate,
+            usage_reported=reported,
+            headers=headers,
+        )
+
+    def _ledger_fields(
+        self,
+        principal: Principal,
+        request: ImageGenerationRequest,
+        decision: RoutingDecision,
+        classification: Classification,
+        request_id: str,
+    ) -> dict[str, str]:
+        return {
+            "ts_ms": str(int(self.clock().timestamp() * 1000)),
+            "request_id": request_id,
+            "team": principal.team or "",
+            "key_id": principal.key_id,
+            "tier": decision.tier,
+            "model": decision.model,
+            "classified_tier": decision.classified_tier or decision.tier,
+            "categories": ";".join(sorted(str(c) for c in classification.categories)),
+            "reasons": ",".join(decision.reasons),
+            "size": request.resolved_size,
+            "quality": request.resolved_quality.value,
+            "n": str(request.n),
+        }
+
+    async def _release(self, ticket: Ticket, exc: GatewayError) -> None:
+        try:
+            await self.admission.release(ticket, self.clock())
+        except GatewayError:
+            log.error("release_failed", reservation_id=ticket.reservation_id, cause=exc.code)
+
+    async def _settle_estimate(
+        self,
+        ticket: Ticket,
+        principal: Principal,
+        request: ImageGenerationRequest,
+        decision: RoutingDecision,
+        classification: Classification,
+        request_id: str,
+    ) -> None:
+        ledger = self._ledger_fields(principal, request, decision, classification, request_id)
+        ledger.update(status="cancelled", cost_micros=str(ticket.estimate_micros), usage="estimated")
+        try:
+            await self.admission.settle(ticket, ticket.estimate_micros, self.clock(), ledger=ledger)
+        except GatewayError:
+            log.error("settle_failed", reservation_id=ticket.reservation_id)

@@ -1,0 +1,29 @@
+"""Runtime settings: one pydantic-settings class, every field overridable as ``TIERGATE_<NAME>``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TIERGATE_", extra="forbid", frozen=True)
+
+    policy: Path | None = Field(
+        default=None, description="Policy YAML file; the embedded demo policy when unset."
+    )
+    store: str = Field(default="memory://", description="Budget store URL: memory:// or redis://…")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1)
+    log_format: Literal["json", "console"] = "json"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    reaper_interval_seconds: float = Field(default=5.0, gt=0)
+    reservation_grace_seconds: float = Field(
+        default=30.0, ge=0, description="Added to the tier timeout to form a reservation's deadline."
+    )
+    max_body_bytes: int = Field(default=256 * 1024, gt=0)
+    drain_seconds: float = Field(default=30.0, ge=0, description="Graceful shutdown budget.")

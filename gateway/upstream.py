@@ -1,0 +1,154 @@
+"""The one boundary to the model tiers: the only module that imports litellm.
+
+``ImageBackend`` is the small protocol the request path depends on; tests can
+inject a fake the way httpx's ``MockTransport`` stands in for a network.
+``LiteLLMBackend`` is production: ``litellm.aimage_generation`` for any provider
+litellm speaks. litellm's exceptions are translated into ours here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from gateway.errors import GatewayError, InvalidRequest, UpstreamError, UpstreamTimeout
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamCall:
+    """One image-generation call to one tier's backend."""
+
+    tier: str
+    model: str
+    prompt: str
+    n: int
+    size: str
+    quality: str | None
+    api_base: str | None
+    api_key: str | None
+    api_version: str | None
+    timeout_seconds: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamResult:
+    images_b64: list[str]
+    created: int
+    text_tokens: int | None
+    image_tokens: int | None
+    latency_ms: float
+
+
+class ImageBackend(Protocol):
+    async def generate(self, call: UpstreamCall) -> UpstreamResult: ...
+
+
+class LiteLLMBackend:
+    """Calls ``litellm.aimage_generation``; imports litellm on construction, not at module import."""
+
+    def __init__(self) -> None:
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        import litellm
+
+        litellm.suppress_debug_info = True
+        litellm.telemetry = False
+        litellm.drop_params = True
+        self._litellm = litellm
+
+    async def generate(self, call: UpstreamCall) -> UpstreamResult:
+        kwargs: dict[str, Any] = {
+            "model": call.model,
+            "prompt": call.prompt,
+            "n": call.n,
+            "size": call.size,
+            "api_base": call.api_base,
+            "api_key": call.api_key,
+            "timeout": call.timeout_seconds,
+            "max_retries": 0,
+            **call.extra,
+        }
+        if call.quality is not None:
+            kwargs["quality"] = call.quality
+        if call.api_version is not None:
+            kwargs["api_version"] = call.api_version
+        started = time.perf_counter()
+        try:
+            response = await self._litellm.aimage_generation(**kwargs)
+        except GatewayError:
+            raise
+        except Exception as exc:
+            raise translate_exception(exc, call.tier) from exc
+        latency_ms = (time.perf_counter() - started) * 1000
+        return _to_result(response, latency_ms, call.tier)
+
+
+def translate_exception(exc: Exception, tier: str) -> GatewayError:
+    """Map a litellm/openai/httpx exception to the gateway's tree, without leaking upstream detail."""
+    from litellm import exceptions as lx
+
+    status = getattr(exc, "status_code", None)
+    if isinstance(exc, lx.Timeout) or type(exc).__name__ in {"TimeoutException", "ReadTimeout"}:
+        return UpstreamTimeout(f"The {tier} tier did not answer in time.")
+    if isinstance(exc, lx.ContentPolicyViolationError):
+        return InvalidRequest(
+            "The image backend rejected the prompt under its content policy.",
+            param="prompt",
+            code="content_policy_violation",
+        )
+    if isinstance(exc, lx.UnsupportedParamsError):
+        return InvalidRequest(f"The {tier} tier does not support this request: {exc.message}")
+    error = UpstreamError(f"The {tier} tier failed ({type(exc).__name__}).")
+    error.upstream_status = status  # type: ignore[attr-defined]
+    retry_after = _retry_after_seconds(exc)
+    if retry_after is not None:
+        error.retry_after_seconds = retry_after  # type: ignore[attr-defined]
+    return error
+
+
+def _retry_after_seconds(exc: Exception) -> float | None:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    value = headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _to_result(response: Any, latency_ms: float, tier: str) -> UpstreamResult:
+    images: list[str] = []
+    for item in response.data or []:
+        b64 = getattr(item, "b64_json", None)
+        if not b64:
+            raise UpstreamError(f"The {tier} tier returned an image without b64_json data.")
+        images.append(b64)
+    if not images:
+        raise UpstreamError(f"The {tier} tier returned no image.")
+    usage = getattr(response, "usage", None)
+    text_tokens = image_tokens = None
+    if usage is not None:
+        details = getattr(usage, "input_tokens_details", None)
+        text_tokens = _as_int(getattr(details, "text_tokens", None))
+        if text_tokens is None:
+            text_tokens = _as_int(getattr(usage, "input_tokens", None))
+        image_tokens = _as_int(getattr(usage, "output_tokens", None))
+    return UpstreamResult(
+        images_b64=images,
+        created=int(getattr(response, "created", None) or time.time()),
+        text_tokens=text_tokens,
+        image_tokens=image_tokens,
+        latency_ms=latency_ms,
+    )
+
+
+def _as_int(value: object) -> int | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return int(value)
+    return None
