@@ -24,6 +24,7 @@ from gateway.logging import configure_logging
 from gateway.policy.loader import load_policy
 from gateway.policy.schema import Policy
 from gateway.reaper import run_reaper
+from gateway.resilience import ResilientCaller
 from gateway.service import Clock, ImageService, utc_now
 from gateway.settings import Settings
 from gateway.upstream import ImageBackend, LiteLLMBackend
@@ -62,16 +63,17 @@ def create_app(
     settings = settings or Settings()
     policy = policy or load_policy(settings.policy)
     configure_logging(settings, log_prompts=policy.log_prompts)
-    store = store or open_store(settings.store)
+    store = store or open_store(settings.store, key_prefix=settings.store_key_prefix)
     admission = Admission(policy, store, grace_seconds=settings.reservation_grace_seconds)
     classifier = Classifier.from_config(policy.classifier)
+    caller = ResilientCaller(policy, backend or LiteLLMBackend())
     state = AppState(
         settings=settings,
         policy=policy,
         keyring=KeyRing(policy),
         store=store,
         classifier=classifier,
-        service=ImageService(policy, classifier, backend or LiteLLMBackend(), admission, clock),
+        service=ImageService(policy, classifier, caller, admission, clock),
     )
 
     @contextlib.asynccontextmanager

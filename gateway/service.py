@@ -25,7 +25,8 @@ from gateway.errors import GatewayError, InvalidRequest, PermissionDenied
 from gateway.policy.schema import Policy, Tier
 from gateway.routing import RouteContext, RoutingDecision, decide_route
 from gateway.tokens import count_text_tokens
-from gateway.upstream import ImageBackend, UpstreamCall, UpstreamResult
+from gateway.resilience import ResilientCaller
+from gateway.upstream import UpstreamCall, UpstreamResult
 
 log = structlog.get_logger("gateway.service")
 
@@ -86,13 +87,13 @@ class ImageService:
         self,
         policy: Policy,
         classifier: Classifier,
-        backend: ImageBackend,
+        caller: ResilientCaller,
         admission: Admission,
         clock: Clock = utc_now,
     ) -> None:
         self.policy = policy
         self.classifier = classifier
-        self.backend = backend
+        self.caller = caller
         self.admission = admission
         self.clock = clock
         self.baseline_tier = policy.routing.precedence[0]
@@ -148,22 +149,38 @@ class ImageService:
         now = self.clock()
         context, _ = await self.admission.route_context(principal, now, max_latency_ms)
         decision, classification = self.decide(principal, request, context)
-        tier = self.policy.tiers[decision.tier]
+        assert principal.team is not None
+        chain = self.caller.fallback_chain(
+            self.policy.teams[principal.team], decision.tier, decision.forced
+        )
         prompt_tokens = count_text_tokens(request.prompt)
-        est_text, est_image = estimate_usage(tier, request, prompt_tokens)
-        estimate = tier.pricing.cost_micros(est_text, est_image)
-        call = self.upstream_call(decision.tier, request)
+        # Reserve the worst case over every tier the request may end up on.
+        estimates = {}
+        for name in chain:
+            try:
+                estimates[name] = self._estimate(name, request, prompt_tokens)
+            except InvalidRequest:
+                if name == decision.tier:
+                    raise
+        chain = [name for name in chain if name in estimates]
+        estimate = max(estimates.values())
+        self.upstream_call(decision.tier, request)  # validates n for the chosen tier up front
+        deadline_seconds = sum(
+            self.policy.tiers[t].timeout_seconds * (self.policy.tiers[t].max_retries + 1)
+            + self.policy.tiers[t].max_retry_after_seconds * self.policy.tiers[t].max_retries
+            for t in chain
+        )
         ticket = await self.admission.reserve(
             principal,
             reservation_id=uuid.uuid4().hex,
             estimate_micros=estimate,
-            timeout_seconds=tier.timeout_seconds * (tier.max_retries + 1),
+            timeout_seconds=deadline_seconds,
             now=now,
             meta=self._ledger_fields(principal, request, decision, classification, request_id),
         )
         started = time.perf_counter()
         try:
-            result = await self.backend.generate(call)
+            called = await self.caller.call(chain, lambda t: self.upstream_call(t, request))
         except GatewayError as exc:
             await asyncio.shield(self._release(ticket, exc))
             raise
@@ -173,6 +190,17 @@ class ImageService:
             await asyncio.shield(self._settle_estimate(ticket, principal, request, decision,
                                                        classification, request_id))
             raise
+        result = called.result
+        if called.fell_back_from is not None:
+            decision = RoutingDecision(
+                called.tier,
+                self.policy.tiers[called.tier].model,
+                (*decision.reasons, f"fallback:{called.fell_back_from}_to_{called.tier}"),
+                forced=decision.forced,
+                classified_tier=decision.classified_tier,
+            )
+        tier = self.policy.tiers[decision.tier]
+        est_text, est_image = estimate_usage(tier, request, prompt_tokens)
         latency_ms = (time.perf_counter() - started) * 1000
         reported = result.text_tokens is not None and result.image_tokens is not None
         text_tokens = result.text_tokens if result.text_tokens is not None else est_text
@@ -187,10 +215,12 @@ class ImageService:
             baseline_cost_micros=str(self.baseline_cost(request, text_tokens, image_tokens)),
             latency_ms=f"{latency_ms:.1f}",
             usage="reported" if reported else "estimated",
+            attempts=str(called.attempts),
+            fallback="1" if called.fell_back_from else "0",
         )
         try:
             await self.admission.settle(
-                ticket, cost, self.clock(), ledger=ledger, latency=(decision.tier, latency_ms)
+                ticket, cost, self.clock(), ledger=ledger, latency=(decision.tier, result.latency_ms)
             )
         except GatewayError:
             # The image exists and the estimate stays reserved; the reaper charges it later.
@@ -210,6 +240,11 @@ class ImageService:
             usage_reported=reported,
             headers=headers,
         )
+
+    def _estimate(self, tier_name: str, request: ImageGenerationRequest, prompt_tokens: int) -> int:
+        tier = self.policy.tiers[tier_name]
+        text_tokens, image_tokens = estimate_usage(tier, request, prompt_tokens)
+        return tier.pricing.cost_micros(text_tokens, image_tokens)
 
     def _ledger_fields(
         self,

@@ -16,6 +16,9 @@ class Settings(BaseSettings):
         default=None, description="Policy YAML file; the embedded demo policy when unset."
     )
     store: str = Field(default="memory://", description="Budget store URL: memory:// or redis://…")
+    store_key_prefix: str = Field(
+        default="tg", pattern=r"^[A-Za-z0-9_.-]{1,32}$", description="Prefix of every store key."
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     workers: int = Field(default=1, ge=1)

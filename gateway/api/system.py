@@ -36,5 +36,6 @@ async def readyz(request: Request) -> JSONBytesResponse:
     body = {
         "status": "ready" if store_ok else "unavailable",
         "checks": {"store": "ok" if store_ok else "down"},
+        "circuits": state.service.caller.circuit_states(),
     }
     return JSONBytesResponse(body, status_code=200 if store_ok else 503)

@@ -56,6 +56,14 @@ class Pricing(StrictModel):
         return math.ceil(exact)
 
 
+class CircuitBreakerConfig(StrictModel):
+    """Per tier, per replica: open after `failure_threshold` failures within `window_seconds`."""
+
+    failure_threshold: int = Field(default=5, ge=1)
+    window_seconds: float = Field(default=30.0, gt=0)
+    open_seconds: float = Field(default=15.0, gt=0, description="Wait before a half-open probe.")
+
+
 class Tier(StrictModel):
     model: str = Field(min_length=1, description="litellm model string, e.g. azure_ai/MAI-Image-2.")
     aliases: tuple[str, ...] = Field(
@@ -71,7 +79,12 @@ class Tier(StrictModel):
     )
     max_images: int = Field(default=10, ge=1, le=10, description="Largest n this tier accepts.")
     timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
-    max_retries: int = Field(default=1, ge=0, le=5)
+    max_retries: int = Field(default=1, ge=0, le=5, description="Retries on 429, 5xx, resets.")
+    retry_backoff_ms: int = Field(default=200, ge=0, le=60_000, description="First backoff.")
+    max_retry_after_seconds: float = Field(
+        default=10.0, ge=0, description="Longest upstream Retry-After honoured before giving up."
+    )
+    circuit_breaker: CircuitBreakerConfig = CircuitBreakerConfig()
     quality_param: bool = Field(
         default=True, description="Whether the backend accepts `quality` (MAI does not)."
     )

@@ -1,0 +1,169 @@
+"""Real faults from the simulator over HTTP: retries, fallback, circuit breaking, and exactly-once budget."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import TEAM_KEYS
+from tests.gateway_harness import gateway_client, sim_env_for
+from tests.support import Server, require_redis, simulator
+
+AUTH = {"Authorization": f"Bearer {TEAM_KEYS['demo']}"}
+GENERAL = {"prompt": "a bowl of fruit on a wooden table", "model": "auto"}
+PHOTO = {"prompt": "a DSLR photograph of a lighthouse at dawn, 50mm lens", "model": "auto"}
+URL = "/v1/images/generations"
+
+
+@pytest.fixture(scope="module")
+def sims() -> Iterator[dict[str, Server]]:
+    servers = {p: simulator(p) for p in ("efficient", "flagship")}
+    for server in servers.values():
+        server.start()
+    yield servers
+    for server in servers.values():
+        server.stop()
+
+
+@pytest.fixture(autouse=True)
+def reset_faults(sims: dict[str, Server]) -> None:
+    require_redis()
+    for server in sims.values():
+        httpx.post(server.url + "/admin/reset").raise_for_status()
+
+
+def faults(server: Server, **settings: Any) -> None:
+    httpx.put(server.url + "/admin/faults", json=settings).raise_for_status()
+
+
+def backend_requests(server: Server) -> int:
+    return int(httpx.get(server.url + "/admin/stats").json()["requests_total"])
+
+
+def fast_retries(raw: dict[str, Any]) -> None:
+    for tier in raw["tiers"].values():
+        tier.update(max_retries=1, retry_backoff_ms=10, timeout_seconds=2,
+                    circuit_breaker={"failure_threshold": 3, "window_seconds": 30, "open_seconds": 1})
+
+
+async def budget(client: httpx.AsyncClient) -> dict[str, Any]:
+    resp = await client.get("/v1/budget", headers=AUTH)
+    assert resp.status_code == 200
+    day = next(w for w in resp.json()["windows"] if w["period"] == "day")
+    return day  # type: ignore[no-any-return]
+
+
+async def ledger(app: Any) -> list[dict[str, str]]:
+    events = await app.state.tiergate.store.ledger_events("demo", 100)
+    return [fields for _, fields in events]
+
+
+def env(sims: dict[str, Server]) -> dict[str, str]:
+    return sim_env_for(sims["efficient"].port, sims["flagship"].port)
+
+
+async def test_one_500_is_retried_and_charged_once(sims: dict[str, Server]) -> None:
+    faults(sims["efficient"], fail_next=1)
+    async with gateway_client(env(sims), store="redis://", mutate=fast_retries) as (client, app):
+        resp = await client.post(URL, json=GENERAL, headers=AUTH)
+        assert resp.status_code == 200, resp.text
+        assert backend_requests(sims["efficient"]) == 2
+        day = await budget(client)
+        cost = round(float(resp.headers["x-tiergate-cost-usd"]) * 1e6)
+        assert (day["spent_micros"], day["reserved_micros"]) == (cost, 0)
+        events = await ledger(app)
+        assert len(events) == 1 and events[0]["status"] == "ok" and events[0]["attempts"] == "2"
+
+
+async def test_failing_flagship_falls_back_to_efficient(sims: dict[str, Server]) -> None:
+    faults(sims["flagship"], error_rate=1.0)
+    async with gateway_client(env(sims), store="redis://", mutate=fast_retries) as (client, app):
+        resp = await client.post(URL, json=PHOTO, headers=AUTH)
+        assert resp.status_code == 200, resp.text
+        assert resp.headers["x-tiergate-tier"] == "efficient"
+        assert "fallback:flagship_to_efficient" in resp.headers["x-tiergate-route-reason"]
+        assert backend_requests(sims["flagship"]) == 2  # first try + one retry
+        day = await budget(client)
+        assert day["spent_micros"] == round(float(resp.headers["x-tiergate-cost-usd"]) * 1e6)
+        assert day["reserved_micros"] == 0
+        assert [e["fallback"] for e in await ledger(app)] == ["1"]
+
+
+async def test_team_that_forbids_downgrades_sees_the_failure(sims: dict[str, Server]) -> None:
+    faults(sims["flagship"], error_rate=1.0)
+    async with gateway_client(env(sims), store="redis://", mutate=fast_retries,
+                              demo={"allow_downgrade_fallback": False}) as (client, app):
+        resp = await client.post(URL, json=PHOTO, headers=AUTH)
+        assert resp.status_code == 502
+        assert resp.json()["error"]["code"] == "upstream_error"
+        assert backend_requests(sims["efficient"]) == 0
+        day = await budget(client)
+        assert (day["spent_micros"], day["reserved_micros"]) == (0, 0)
+        assert await ledger(app) == []
+
+
+async def test_429_retry_after_is_honoured(sims: dict[str, Server]) -> None:
+    faults(sims["efficient"], fail_next=1, fail_next_status=429, retry_after_s=1)
+    async with gateway_client(env(sims), store="redis://", mutate=fast_retries) as (client, app):
+        started = time.monotonic()
+        resp = await client.post(URL, json=GENERAL, headers=AUTH)
+        elapsed = time.monotonic() - started
+        assert resp.status_code == 200, resp.text
+        assert elapsed >= 1.0  # waited the upstream's Retry-After before retrying
+        assert backend_requests(sims["efficient"]) == 2
+        assert len(await ledger(app)) == 1
+
+
+async def test_timeout_gives_504_and_releases_the_reservation(sims: dict[str, Server]) -> None:
+    faults(sims["efficient"], hang_rate=1.0, hang_s=30)
+    async with gateway_client(env(sims), store="redis://", mutate=fast_retries) as (client, app):
+        resp = await client.post(URL, json=GENERAL, headers=AUTH)
+        assert resp.status_code == 504
+        assert resp.json()["error"] == {
+            "message": resp.json()["error"]["message"], "type": "api_error",
+            "param": None, "code": "upstream_timeout",
+        }
+        assert backend_requests(sims["efficient"]) == 1  # a hang is not retried
+        day = await budget(client)
+        assert (day["spent_micros"], day["reserved_micros"]) == (0, 0)
+        assert await ledger(app) == []
+
+
+@pytest.mark.parametrize("mode", ["reset_rate", "malformed_rate", "error_rate"])
+async def test_persistent_fault_is_a_502_with_nothing_charged(sims: dict[str, Server], mode: str) -> None:
+    faults(sims["efficient"], **{mode: 1.0})
+    async with gateway_client(env(sims), store="redis://", mutate=fast_retries) as (client, app):
+        resp = await client.post(URL, json=GENERAL, headers=AUTH)
+        assert resp.status_code == 502, resp.text
+        assert resp.json()["error"]["type"] == "api_error"
+        assert backend_requests(sims["efficient"]) == 2  # one retry, then give up
+        day = await budget(client)
+        assert (day["spent_micros"], day["reserved_micros"]) == (0, 0)
+        assert await ledger(app) == []
+
+
+async def test_circuit_opens_then_half_open_probe_closes_it(sims: dict[str, Server]) -> None:
+    import asyncio
+
+    faults(sims["efficient"], error_rate=1.0)
+    async with gateway_client(env(sims), store="redis://", mutate=fast_retries) as (client, app):
+        for _ in range(2):  # 2 requests x 2 attempts >= threshold 3
+            assert (await client.post(URL, json=GENERAL, headers=AUTH)).status_code == 502
+        seen = backend_requests(sims["efficient"])
+        resp = await client.post(URL, json=GENERAL, headers=AUTH)
+        assert resp.status_code == 502 and resp.json()["error"]["code"] == "circuit_open"
+        assert backend_requests(sims["efficient"]) == seen  # not even tried
+        ready = (await client.get("/readyz")).json()
+        assert ready["circuits"]["efficient"] == "open"
+        faults(sims["efficient"], error_rate=0.0)
+        await asyncio.sleep(1.1)  # open_seconds
+        assert (await client.get("/readyz")).json()["circuits"]["efficient"] == "half_open"
+        assert (await client.post(URL, json=GENERAL, headers=AUTH)).status_code == 200
+        assert (await client.get("/readyz")).json()["circuits"]["efficient"] == "closed"
+        day = await budget(client)
+        assert day["reserved_micros"] == 0
+        assert len(await ledger(app)) == 1
