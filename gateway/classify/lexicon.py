@@ -1,0 +1,267 @@
+"""Weighted term lexicons: parsing the shipped data files and matching them against a prompt.
+
+File format (``lexicons/<category>.txt``), one entry a line::
+
+    # comment
+    [0.9]                 weight of the terms that follow, in [-1, 1]
+    photograph            a word or a phrase (matched on whole normalised tokens)
+    photo frame = 0       an inline weight; 0 makes a phrase that swallows its words
+    photo*                a prefix: any token starting with "photo"
+    re:fstop = f ?/ ?\\d   a regular expression on the normalised text, named "fstop"; start it
+                          with a literal or a character class, not \\b, so it scans fast
+
+Terms with Chinese/Japanese/Korean characters match as substrings. Negative weights are
+counter-evidence (painting words against photorealism). A positive term is ignored when a
+negator (``no``, ``not``, ``without`` …) precedes it within three tokens of the same clause.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib import resources
+
+from gateway.classify.categories import SCORED_CATEGORIES, Category
+from gateway.classify.normalize import BREAKS, has_cjk, normalize_text, tokenize
+
+NEGATORS = frozenset(
+    {
+        "no",
+        "not",
+        "without",
+        "non",
+        "never",
+        "avoid",
+        "t",
+        "nt",
+        "zero",
+        "sans",
+        "sin",
+        "ohne",
+        "kein",
+        "keine",
+        "keinen",
+        "pas",
+        "senza",
+        "sem",
+        "nessun",
+    }
+)
+_NEGATION_WINDOW = 3
+_MAX_MEMO = 200_000
+_MAX_FUZZY_LENGTH = 40
+_WEIGHT_LINE = re.compile(r"^\[\s*(-?\d+(?:\.\d+)?)\s*\]$")
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """One lexicon entry for one category."""
+
+    category: Category
+    weight: float
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A lexicon entry found in a prompt; ``evidence`` is what matched (ASCII not guaranteed)."""
+
+    category: Category
+    weight: float
+    evidence: str
+
+
+RawLexicon = dict[Category, dict[str, float]]
+
+
+def parse_lexicon(text: str, source: str) -> dict[str, float]:
+    """Parse one lexicon file into ``{term: weight}``; later lines override earlier ones."""
+    terms: dict[str, float] = {}
+    weight = 1.0
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        header = _WEIGHT_LINE.match(line)
+        if header:
+            weight = float(header.group(1))
+            continue
+        term, inline = line, weight
+        if " = " in line and not line.startswith("re:"):
+            term, _, value = line.rpartition(" = ")
+            try:
+                inline = float(value)
+            except ValueError as exc:
+                raise ValueError(f"{source}:{number}: bad weight {value!r}") from exc
+        if not -1.0 <= inline <= 1.0:
+            raise ValueError(f"{source}:{number}: weight {inline} outside [-1, 1]")
+        terms[term.strip()] = inline
+    return terms
+
+
+def load_builtin_lexicons() -> RawLexicon:
+    """The lexicons shipped in ``gateway/classify/lexicons/<category>.txt``."""
+    folder = resources.files("gateway.classify") / "lexicons"
+    raw: RawLexicon = {}
+    for category in SCORED_CATEGORIES:
+        resource = folder / f"{category.value}.txt"
+        raw[category] = (
+            parse_lexicon(resource.read_text(encoding="utf-8"), resource.name)
+            if resource.is_file()
+            else {}
+        )
+    return raw
+
+
+def _deletions(word: str) -> Iterable[str]:
+    return (word[:i] + word[i + 1 :] for i in range(len(word)))
+
+
+class LexiconMatcher:
+    """All categories' lexicons compiled for one pass over a prompt's tokens."""
+
+    def __init__(self, lexicons: Mapping[Category, Mapping[str, float]], fuzzy_min_length: int):
+        self._single: dict[str, list[Term]] = {}
+        self._phrases: dict[str, list[tuple[tuple[str, ...], list[Term]]]] = {}
+        self._phrase_terms: dict[tuple[str, ...], list[Term]] = {}
+        self._written_words: set[str] = set()
+        self._prefix: dict[str, list[Term]] = {}
+        self._cjk: dict[str, list[Term]] = {}
+        self._patterns: list[tuple[str, str, Term]] = []
+        for category, terms in lexicons.items():
+            for term, weight in terms.items():
+                self._add(term, Term(category, weight, term))
+        for phrase, entries in sorted(self._phrase_terms.items(), key=lambda e: -len(e[0])):
+            self._phrases.setdefault(phrase[0], []).append((phrase, entries))
+        self._prefixes = tuple(sorted(self._prefix, key=len, reverse=True))
+        self._cjk_regex = (
+            re.compile("|".join(re.escape(t) for t in sorted(self._cjk, key=len, reverse=True)))
+            if self._cjk
+            else None
+        )
+        self._compiled = [(name, re.compile(p), entry) for name, p, entry in self._patterns]
+        self._fuzzy_min = fuzzy_min_length
+        self._fuzzy_words: set[str] = {
+            word
+            for word, entries in self._single.items()
+            if word in self._written_words
+            and len(word) >= fuzzy_min_length
+            and word.isascii()
+            and word.isalpha()
+            and max(t.weight for t in entries) >= 0.5
+        }
+        self._fuzzy_deleted: dict[str, str] = {}
+        for word in sorted(self._fuzzy_words):
+            for deleted in _deletions(word):
+                self._fuzzy_deleted.setdefault(deleted, word)
+        self._resolved: dict[str, tuple[list[Term], str] | None] = {}
+
+    def _add(self, term: str, entry: Term) -> None:
+        if term.startswith("re:"):
+            name, _, pattern = term[3:].partition("=")
+            re.compile(pattern.strip())  # fail at build time on a bad pattern
+            self._patterns.append((name.strip(), pattern.strip(), entry))
+            return
+        normalized = normalize_text(term).strip()
+        if not normalized:
+            return
+        if has_cjk(normalized):
+            self._cjk.setdefault(normalized, []).append(entry)
+            return
+        if normalized.endswith("*"):
+            self._prefix.setdefault(normalized[:-1], []).append(entry)
+            return
+        tokens = tuple(t for t in tokenize(normalized) if t not in BREAKS)
+        if not tokens:
+            return
+        if len(tokens) == 1:
+            self._single.setdefault(tokens[0], []).append(entry)
+            self._written_words.add(tokens[0])
+            return
+        self._phrase_terms.setdefault(tokens, []).append(entry)
+        joined = "".join(tokens)  # "photo realistic" also matches "photorealistic"
+        if joined.isalpha() and len(joined) >= 6:
+            self._single.setdefault(joined, []).append(entry)
+
+    def match(self, normalized: str, tokens: list[str]) -> list[Hit]:
+        """Every lexicon hit in a prompt (already normalised and tokenised)."""
+        hits: list[Hit] = []
+        phrases, resolved, resolve = self._phrases, self._resolved, self._resolve
+        seen: set[int] = set()
+        n = len(tokens)
+        i = 0
+        while i < n:
+            tok = tokens[i]
+            consumed = 1
+            found: tuple[list[Term], str] | None = None
+            if tok in phrases:
+                for phrase, entries in phrases[tok]:
+                    size = len(phrase)
+                    if tuple(tokens[i : i + size]) == phrase:
+                        found, consumed = (entries, " ".join(phrase)), size
+                        break
+            if found is None:
+                found = resolved[tok] if tok in resolved else resolve(tok)
+            if found is not None and id(found[0]) not in seen:
+                negated = self._negated(tokens, i)
+                entries, evidence = found
+                if not negated:
+                    seen.add(id(entries))  # a repeated term is one piece of evidence
+                for entry in entries:
+                    if entry.weight != 0.0 and not (negated and entry.weight > 0):
+                        hits.append(Hit(entry.category, entry.weight, evidence))
+            i += consumed
+        if self._cjk_regex is not None and has_cjk(normalized):
+            for found_text in self._cjk_regex.findall(normalized):
+                hits.extend(Hit(e.category, e.weight, found_text) for e in self._cjk[found_text])
+        for name, regex, entry in self._compiled:
+            for m in regex.finditer(normalized):
+                hits.append(Hit(entry.category, entry.weight, f"{name}:{m.group().strip()}"))
+        return hits
+
+    def _resolve(self, tok: str) -> tuple[list[Term], str] | None:
+        """Single-token lookup: exact, plural, prefix, then one typo (memoised per token)."""
+        single = self._single
+        result: tuple[list[Term], str] | None = None
+        found = single.get(tok)
+        if found is None and len(tok) > 3 and tok[-1] == "s":
+            found = single.get(tok[:-1])
+        if found is None and tok.startswith(self._prefixes):
+            found = self._prefix[next(p for p in self._prefixes if tok.startswith(p))]
+        if found is not None:
+            result = (found, tok)
+        elif self._fuzzy_min - 1 <= len(tok) <= _MAX_FUZZY_LENGTH:
+            word = self._fuzzy(tok)
+            if word is not None:
+                result = (single[word], f"{tok}~{word}")
+        if len(tok) <= _MAX_FUZZY_LENGTH:
+            if len(self._resolved) > _MAX_MEMO:
+                self._resolved.clear()
+            self._resolved[tok] = result
+        return result
+
+    @staticmethod
+    def _negated(tokens: list[str], index: int) -> bool:
+        for back in range(index - 1, max(index - 1 - _NEGATION_WINDOW, -1), -1):
+            tok = tokens[back]
+            if tok in BREAKS:
+                return False
+            if tok in NEGATORS:
+                return True
+        return False
+
+    def _fuzzy(self, tok: str) -> str | None:
+        """A lexicon word within one edit (insertion, deletion, substitution) of ``tok``."""
+        if not (tok.isascii() and tok.isalpha()):
+            return None
+        result = self._fuzzy_deleted.get(tok)
+        if result is not None:
+            return result
+        for deleted in _deletions(tok):
+            if deleted in self._fuzzy_words:
+                return deleted
+            candidate = self._fuzzy_deleted.get(deleted)
+            if candidate is not None and len(candidate) == len(tok):
+                return candidate
+        return None

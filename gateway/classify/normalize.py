@@ -1,0 +1,55 @@
+"""Text normalisation and tokenisation shared by the lexicons and the classifier.
+
+Prompts and lexicon terms go through the same ``normalize_text`` so matching is case-, width-
+and accent-insensitive: NFKC, casefold, hyphens/underscores to spaces, accents stripped,
+DiffusionDB-style spaced digits (``1 9 8 8``, ``portra 4 0 0``) joined.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_SPACED_CHARS = ("-", "_", "\u2010", "\u2011", "\u2012", "\u2013", "\u2014", "\u2015")
+_NEEDS_DECOMPOSITION = re.compile(r"[\u00c0-\u02af\u0370-\u04ff\u1e00-\u1fff\u3040-\u30ff]")
+_COMBINING = re.compile(r"[\u0300-\u036f\u3099\u309a]+")
+_DIGIT_SPACE_DIGIT = re.compile(r"\d \d")
+_SPACED_DIGITS = re.compile(r"(?<=\b\d) (?=\d\b)")
+_TOKEN = re.compile(r"[^\W_]+|[.,;:!?()\[\]{}|/\n。，、；：！？]")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
+
+
+def normalize_text(text: str) -> str:
+    """Casefolded, accent-free, hyphen-free form of ``text`` used for all lexicon matching."""
+    if text.isascii():
+        folded = text.lower().replace("-", " ").replace("_", " ")
+    else:
+        folded = unicodedata.normalize("NFKC", text).casefold()
+        for char in _SPACED_CHARS:
+            if char in folded:
+                folded = folded.replace(char, " ")
+        folded = folded.replace("\u2019", "'").replace("\u2018", "'")
+        if _NEEDS_DECOMPOSITION.search(folded):
+            folded = _COMBINING.sub("", unicodedata.normalize("NFKD", folded))
+    if _DIGIT_SPACE_DIGIT.search(folded):
+        folded = _SPACED_DIGITS.sub("", folded)
+    return folded
+
+
+#: Punctuation tokens: clause boundaries (negation does not reach across them).
+BREAKS = frozenset(".,;:!?()[]{}|/\n。，、；：！？")
+
+
+def tokenize(normalized: str) -> list[str]:
+    """Word tokens of a normalised text; punctuation marks stay as one-character tokens."""
+    return _TOKEN.findall(normalized)
+
+
+def has_cjk(text: str) -> bool:
+    """Whether ``text`` contains Chinese, Japanese or Korean characters."""
+    return not text.isascii() and _CJK.search(text) is not None
+
+
+def count_cjk(text: str) -> int:
+    """Number of Chinese/Japanese/Korean characters in ``text``."""
+    return len(_CJK.findall(text))
