@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -40,13 +41,28 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout_s: float = 30.0) -> Server:
+    def spawn(self) -> Server:
+        # stderr goes to a file, not a pipe nobody reads (a full pipe would block the server).
+        self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(self.args, env=self.env, cwd=REPO,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                     stdout=subprocess.DEVNULL, stderr=self.stderr)
+        return self
+
+    def stderr_text(self) -> str:
+        self.stderr.seek(0)
+        return self.stderr.read().decode(errors="replace")
+
+    def start(self, timeout_s: float = 60.0) -> Server:
+        if self.proc is None:
+            self.spawn()
+        return self.wait_healthy(timeout_s)
+
+    def wait_healthy(self, timeout_s: float = 60.0) -> Server:
+        assert self.proc is not None
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+                err = self.stderr_text()
                 raise RuntimeError(f"{self.args} exited with {self.proc.returncode}: {err[-2000:]}")
             try:
                 if httpx.get(self.url + self.health_path, timeout=0.5).status_code == 200:

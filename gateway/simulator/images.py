@@ -1,0 +1,225 @@
+"""The two image endpoints: OpenAI ``/v1/images/generations`` and MAI ``/mai/v1/...``.
+
+Each request reads: authorize -> parse -> fault -> latency -> image and usage. Faults apply
+only to valid requests (a 400 consumes no fault); errors, malformed bodies and drops answer
+at once, a hang takes the place of the simulated latency, and a slow body comes after it.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import Final, TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.simulator.config import SimulatorConfig
+from gateway.simulator.connection import wait_unless_disconnected
+from gateway.simulator.faults import FaultController, FaultKind
+from gateway.simulator.latency import sample_latency_s
+from gateway.simulator.png import ImageCache
+from gateway.simulator.responses import (
+    DroppedConnection,
+    NoResponse,
+    error_response,
+    json_response,
+    malformed_response,
+    slow_response,
+    status_error,
+)
+from gateway.simulator.schemas import (
+    ImageDatum,
+    InputTokensDetails,
+    MAIImageRequest,
+    MAIImagesResponse,
+    MAIImageUsage,
+    OpenAIImageRequest,
+    OpenAIImagesResponse,
+    OpenAIImageUsage,
+    error_body,
+    invalid_request,
+)
+from gateway.simulator.stats import RequestStats
+from gateway.simulator.tokens import image_tokens, normalize_quality, parse_size, text_tokens
+
+OPENAI_PATH: Final = "/v1/images/generations"
+MAI_PATH: Final = "/mai/v1/images/generations"
+
+_RequestT = TypeVar("_RequestT", OpenAIImageRequest, MAIImageRequest)
+
+
+class ImageEndpoints:
+    """Handlers sharing one simulator's faults, counters, image cache and latency draws."""
+
+    def __init__(
+        self,
+        config: SimulatorConfig,
+        faults: FaultController,
+        stats: RequestStats,
+        images: ImageCache,
+    ) -> None:
+        self._config = config
+        self._faults = faults
+        self._stats = stats
+        self._images = images
+        self._latency_rng = random.Random(config.latency_seed)
+
+    async def openai_generations(self, request: Request) -> Response:
+        return await self._serve(request, OPENAI_PATH, OpenAIImageRequest, self._openai_body)
+
+    async def mai_generations(self, request: Request) -> Response:
+        return await self._serve(request, MAI_PATH, MAIImageRequest, self._mai_body)
+
+    async def _serve(
+        self,
+        request: Request,
+        endpoint: str,
+        model: type[_RequestT],
+        build: Callable[[_RequestT], tuple[BaseModel, int]],
+    ) -> Response:
+        self._stats.request_started(endpoint)
+        try:
+            return await self._answer(request, model, build)
+        finally:
+            self._stats.request_finished()
+
+    async def _answer(
+        self,
+        request: Request,
+        model: type[_RequestT],
+        build: Callable[[_RequestT], tuple[BaseModel, int]],
+    ) -> Response:
+        if not self._authorized(request):
+            self._stats.record_outcome("unauthorized")
+            return status_error(401, "Incorrect API key provided.")
+        parsed = await _parse(request, model)
+        if isinstance(parsed, Response):
+            self._stats.record_outcome("invalid_request")
+            return parsed
+
+        fault = self._faults.next_fault()
+        self._stats.record_outcome(fault.value, parsed.model)
+        early = await self._early_answer(fault, request)
+        if early is not None:
+            return early
+        if fault is not FaultKind.HANG:
+            delay_s = sample_latency_s(
+                self._config.profile, self._config.latency_scale, self._latency_rng
+            )
+            if delay_s > 0 and await wait_unless_disconnected(request.receive, delay_s):
+                return NoResponse()
+
+        body, image_count = build(parsed)
+        self._stats.record_images(image_count)
+        response = json_response(body, exclude_unset=True)
+        if fault is FaultKind.SLOW_BODY:
+            return slow_response(response, self._faults.settings.slow_body_s)
+        return response
+
+    async def _early_answer(self, fault: FaultKind, request: Request) -> Response | None:
+        """The response a fault gives instead of an image, or None to go on."""
+        settings = self._faults.settings
+        match fault:
+            case FaultKind.FAIL_NEXT:
+                return status_error(
+                    settings.fail_next_status,
+                    f"Simulated failure (fail_next, status {settings.fail_next_status}).",
+                    settings.retry_after_s,
+                )
+            case FaultKind.ERROR:
+                return status_error(
+                    500, "The server had an error while processing your request. Sorry about that!"
+                )
+            case FaultKind.RATE_LIMIT:
+                return status_error(
+                    429,
+                    f"Rate limit reached. Please try again in {settings.retry_after_s}s.",
+                    settings.retry_after_s,
+                )
+            case FaultKind.MALFORMED:
+                return malformed_response()
+            case FaultKind.RESET:
+                return DroppedConnection()
+            case FaultKind.HANG:
+                if await wait_unless_disconnected(request.receive, settings.hang_s):
+                    return NoResponse()
+                return None
+            case _:
+                return None
+
+    def _authorized(self, request: Request) -> bool:
+        expected = self._config.api_key
+        if expected is None:
+            return True
+        headers = request.headers
+        return headers.get("api-key") == expected or headers.get("authorization") == (
+            f"Bearer {expected}"
+        )
+
+    def _datum(self, prompt: str, index: int, width: int, height: int, as_url: bool) -> ImageDatum:
+        b64 = self._images.b64_png(prompt, index, width, height)
+        if as_url:
+            return ImageDatum(url=f"data:image/png;base64,{b64}", revised_prompt=None)
+        return ImageDatum(b64_json=b64, revised_prompt=None)
+
+    def _openai_body(self, request: OpenAIImageRequest) -> tuple[BaseModel, int]:
+        width, height = parse_size(request.size)
+        quality = normalize_quality(request.quality)
+        input_tokens = text_tokens(request.prompt)
+        output_tokens = image_tokens(width, height, quality) * request.n
+        as_url = request.response_format == "url"
+        body = OpenAIImagesResponse(
+            created=int(time.time()),
+            data=[self._datum(request.prompt, i, width, height, as_url) for i in range(request.n)],
+            usage=OpenAIImageUsage(
+                input_tokens=input_tokens,
+                input_tokens_details=InputTokensDetails(text_tokens=input_tokens, image_tokens=0),
+                output_tokens=output_tokens,
+                total_tokens=input_tokens + output_tokens,
+            ),
+            background="transparent" if request.background == "transparent" else "opaque",
+            output_format=request.output_format,
+            quality=quality,
+            size=f"{width}x{height}",
+        )
+        return body, request.n
+
+    def _mai_body(self, request: MAIImageRequest) -> tuple[BaseModel, int]:
+        output_tokens = image_tokens(request.width, request.height, "medium")
+        body = MAIImagesResponse(
+            created=int(time.time()),
+            data=[self._datum(request.prompt, 0, request.width, request.height, as_url=False)],
+            usage=MAIImageUsage(
+                num_input_text_tokens=text_tokens(request.prompt),
+                num_input_image_tokens=0,
+                output_image_tokens=output_tokens,
+                num_output_tokens=output_tokens,
+            ),
+        )
+        return body, 1
+
+
+async def _parse(request: Request, model: type[_RequestT]) -> _RequestT | Response:
+    """The validated body, or the 400 to answer with."""
+    try:
+        raw = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        return error_response(
+            error_body(
+                "We could not parse the JSON body of your request.", "invalid_request_error"
+            ),
+            400,
+        )
+    if not isinstance(raw, dict):
+        return error_response(
+            error_body("The request body must be a JSON object.", "invalid_request_error"), 400
+        )
+    try:
+        # explicit nulls mean "use the default", as they do for OpenAI's API
+        return model.model_validate({key: value for key, value in raw.items() if value is not None})
+    except ValidationError as exc:
+        return error_response(invalid_request(exc), 400)
