@@ -56,7 +56,8 @@ def configure_logging(settings: Settings, *, log_prompts: bool = False) -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(sys.stdout),
-        cache_logger_on_first_use=True,
+        # Not cached, so structlog.testing.capture_logs sees every logger (a few µs per call).
+        cache_logger_on_first_use=False,
     )
     # litellm logs through the standard library; keep its chatter (and any prompt echo) out.
     for name in ("LiteLLM", "LiteLLM Proxy", "LiteLLM Router", "httpx"):

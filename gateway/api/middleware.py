@@ -43,6 +43,7 @@ class RequestContextMiddleware:
             if path not in ("/healthz", "/readyz", "/metrics"):
                 log.info(
                     "request",
+                    **structlog.contextvars.get_contextvars(),
                     method=scope.get("method"),
                     path=path,
                     status=status,
