@@ -173,7 +173,7 @@ class Admission:
                 headers=headers,
             )
         blocked = next(
-            (s for s in result.rate_states if result.blocking and result.blocking.endswith(s.scope)),
+            (s for s in result.rate_states if result.blocking and result.blocking.split(":", 1)[1] == s.scope),
             None,
         )
         retry_after_ms = (blocked.retry_after_ms if blocked else None) or 1000

@@ -20,6 +20,7 @@ from gateway.budget import open_store
 from gateway.budget.store import BudgetStore
 from gateway.classify import Classifier
 from gateway.errors import GatewayError, InvalidRequest
+from gateway.idempotency import Idempotency, open_idempotency_backend
 from gateway.logging import configure_logging
 from gateway.policy.loader import load_policy
 from gateway.policy.schema import Policy
@@ -52,6 +53,14 @@ async def render_validation_error(request: Request, exc: Exception) -> JSONBytes
     return await render_gateway_error(request, error)
 
 
+def max_request_seconds(policy: Policy) -> float:
+    """Longest a request can take upstream: every tier tried with all its retries."""
+    return sum(
+        tier.timeout_seconds * (tier.max_retries + 1) + tier.max_retry_after_seconds * tier.max_retries
+        for tier in policy.tiers.values()
+    )
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -74,6 +83,10 @@ def create_app(
         store=store,
         classifier=classifier,
         service=ImageService(policy, classifier, caller, admission, clock),
+        idempotency=Idempotency(
+            open_idempotency_backend(settings.store), key_prefix=settings.store_key_prefix
+        ),
+        in_flight_seconds=max_request_seconds(policy) + settings.reservation_grace_seconds,
     )
 
     @contextlib.asynccontextmanager

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import structlog
 from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from gateway import idempotency
 from gateway.api.responses import JSONBytesResponse
 
 from gateway.api.models import ErrorResponse, ImageGenerationRequest, ImagesResponse
 from gateway.api.parsing import parse_json_body
 from gateway.api.state import AppState, get_state
-from gateway.errors import PayloadTooLarge, PermissionDenied
+from gateway.auth import Principal
+from gateway.errors import IdempotencyConflict, PayloadTooLarge, PermissionDenied
 from gateway.errors import InvalidRequest
 from gateway.service import format_usd
 
@@ -44,7 +49,7 @@ def max_latency_header(value: str | None) -> int | None:
     return int(value)
 
 
-async def read_body(request: Request, state: AppState) -> ImageGenerationRequest:
+async def read_raw_body(request: Request, state: AppState) -> bytes:
     limit = state.settings.max_body_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -54,7 +59,12 @@ async def read_body(request: Request, state: AppState) -> ImageGenerationRequest
         chunks += chunk
         if len(chunks) > limit:
             raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
-    return parse_json_body(bytes(chunks), request.headers.get("content-type"), ImageGenerationRequest)
+    return bytes(chunks)
+
+
+async def read_body(request: Request, state: AppState) -> ImageGenerationRequest:
+    raw = await read_raw_body(request, state)
+    return parse_json_body(raw, request.headers.get("content-type"), ImageGenerationRequest)
 
 
 @router.post(
@@ -63,15 +73,51 @@ async def read_body(request: Request, state: AppState) -> ImageGenerationRequest
     responses=_ERRORS,
     openapi_extra=_BODY_SCHEMA,
 )
-async def create_image(request: Request) -> JSONBytesResponse:
+async def create_image(request: Request) -> Response:
     state = get_state(request)
     principal = state.keyring.authenticate(request.headers.get("authorization"))
     structlog.contextvars.bind_contextvars(team=principal.team, key_id=principal.key_id)
-    body = await read_body(request, state)
+    raw = await read_raw_body(request, state)
+    body = parse_json_body(raw, request.headers.get("content-type"), ImageGenerationRequest)
+    max_latency = max_latency_header(request.headers.get(MAX_LATENCY_HEADER))
+    idempotency_key = request.headers.get(idempotency.HEADER)
+    if idempotency_key is None or principal.team is None:
+        return await generate_response(request, state, principal, body, max_latency)
+
+    team, key = principal.team, idempotency.validate_key(idempotency_key)
+    replay = await state.idempotency.begin(team, key, raw, state.in_flight_seconds)
+    if replay is not None:
+        structlog.contextvars.bind_contextvars(idempotent_replay=True)
+        if replay.body is None:
+            raise IdempotencyConflict(
+                "The first response to this Idempotency-Key was too large to store; "
+                "it was generated and charged once and cannot be replayed.",
+                param="Idempotency-Key",
+                code="idempotency_response_too_large",
+            )
+        return Response(replay.body, status_code=replay.status, media_type="application/json",
+                        headers={**replay.headers, "x-tiergate-idempotent-replay": "true"})
+    try:
+        response = await generate_response(request, state, principal, body, max_latency)
+    except BaseException:
+        await asyncio.shield(state.idempotency.abandon(team, key))
+        raise
+    stored_headers = {k: v for k, v in response.headers.items()
+                      if k.startswith(("x-tiergate-", "x-ratelimit-"))}
+    await state.idempotency.complete(team, key, raw, response.status_code, stored_headers,
+                                     bytes(response.body))
+    return response
+
+
+async def generate_response(
+    request: Request,
+    state: AppState,
+    principal: Principal,
+    body: ImageGenerationRequest,
+    max_latency: int | None,
+) -> JSONBytesResponse:
     request_id = request.scope["state"]["request_id"]
-    outcome = await state.service.generate(
-        principal, body, request_id, max_latency_header(request.headers.get(MAX_LATENCY_HEADER))
-    )
+    outcome = await state.service.generate(principal, body, request_id, max_latency)
     decision = outcome.decision
     structlog.contextvars.bind_contextvars(
         tier=decision.tier,

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from gateway.auth import KeyRing
 from gateway.budget.store import BudgetStore
 from gateway.classify import Classifier
+from gateway.idempotency import Idempotency
 from gateway.policy.schema import Policy
 from gateway.service import ImageService
 from gateway.settings import Settings
@@ -22,6 +23,8 @@ class AppState:
     store: BudgetStore
     classifier: Classifier
     service: ImageService
+    idempotency: Idempotency
+    in_flight_seconds: float
 
 
 def get_state(request: Request) -> AppState:
