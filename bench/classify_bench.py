@@ -1,9 +1,24 @@
-"""Classifier latency: p50/p99 microseconds over the dev prompts and synthetic prompts.
+"""Classifier latency: p50/p99 microseconds per prompt, as a markdown table.
 
-Run: ``python bench/classify_bench.py [--dataset CSV] [--repeat N]``. Each prompt is timed
-``--repeat`` times and its median kept (the box may be shared; medians resist noise); the table
-gives p50/p99 over prompts. Synthetic prompts (seeded, up to 1,000 characters) mix photo, anime,
-design and quoted-text vocabulary so every code path runs.
+Run: ``python bench/classify_bench.py [--dataset CSV] [--repeat N] [--runs N] [--suite NAME]``.
+
+Method. Each suite is warmed up (every prompt classified twice), then every prompt is timed
+``--repeat`` times and its median kept; the table gives p50/p99/max of those medians across
+prompts. Two clocks: wall (``perf_counter_ns``) and CPU (``process_time_ns``, which leaves out
+time the process spent waiting for a core on a busy machine). The whole measurement is done
+``--runs`` times; each cell shows the median over runs and, in brackets, the min-max spread.
+
+Suites (all seeded, so every run times the same prompts):
+
+* ``dev``: the dev set's prompts, as they come.
+* ``realistic-1000``: 900-1,000-character prompts written like real long prompts (a scene,
+  details, light, mood, a few style or camera words, sometimes a sign to render), not stuffed
+  with lexicon terms.
+* ``realistic-1000-cold``: the same kind, but every timed call gets a fresh variant with
+  invented words and new quoted text, so no per-word or per-span cache can help: the cost of a
+  prompt made of words never seen before.
+* ``stuffed-1000``: worst case, 900-1,000 characters made only of lexicon-heavy pieces (photo,
+  anime, design, quoted and unquoted text, Chinese and Japanese).
 """
 
 from __future__ import annotations
@@ -14,6 +29,7 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -23,7 +39,7 @@ from gateway.classify import Classifier
 from gateway.classify.evaluate import load_dataset
 
 DEV = Path("/work/shared/eval/prompts_dev.csv")
-PIECES = [
+STUFFED_PIECES = [
     "a portrait of an old fisherman", "85mm f/1.4", "shot on Kodak Portra 400", "bokeh",
     "anime style", "1girl, solo, long hair", "in the style of Studio Ghibli", "cel shaded",
     "a landing page UI for a bakery", "minimal flat icon", 'a sign that says "Open Late"',
@@ -32,57 +48,185 @@ PIECES = [
     "写着生日快乐", "アニメ風の少女", "fotografía de la ciudad", "with the words happy birthday",
     "trending on artstation", "highly detailed, sharp focus", "a cozy reading nook",
 ]  # fmt: skip
+# Clauses for realistic long prompts: mostly ordinary description, a little style vocabulary.
+SUBJECTS = [
+    "an elderly clockmaker bent over a cluttered workbench",
+    "a young woman in a yellow raincoat waiting at a tram stop",
+    "a fox curled up asleep in a hollow log",
+    "two children building a raft from driftwood on a river bank",
+    "a lighthouse keeper climbing the spiral stairs with a lantern",
+    "a market stall piled high with oranges, figs and pomegranates",
+    "a vintage motorcycle parked outside a roadside diner",
+    "a greenhouse overflowing with ferns and hanging orchids",
+    "a violinist playing alone on an empty subway platform",
+    "a herd of wild horses crossing a shallow river",
+]
+DETAILS = [
+    "dust drifting through the air", "puddles reflecting the street lamps",
+    "a cat watching from a windowsill", "steam rising from a chipped enamel mug",
+    "ivy climbing the crumbling brick walls", "paper lanterns strung between the buildings",
+    "a bicycle leaning against the railings", "fallen leaves scattered across the cobblestones",
+    "laundry hanging between the balconies", "a half-finished crossword on the table",
+    "distant mountains fading into the haze", "gulls circling above the harbour",
+    "wildflowers growing between the railway sleepers", "an old map pinned to the wall",
+]  # fmt: skip
+LIGHT = [
+    "warm late-afternoon light", "soft overcast light", "the blue glow of early morning",
+    "flickering candlelight", "harsh midday sun with deep shadows", "golden hour",
+    "neon reflections on wet asphalt", "moonlight through thin clouds",
+]  # fmt: skip
+MOOD = [
+    "a quiet, contemplative mood", "a sense of nostalgia", "cozy and inviting",
+    "eerie and still", "joyful and busy", "melancholic but hopeful",
+]  # fmt: skip
+STYLE = [
+    "highly detailed", "intricate textures", "rich colour palette", "muted earthy tones",
+    "wide composition", "centered composition", "trending on artstation", "sharp focus",
+    "oil painting", "watercolor illustration", "digital painting", "35mm photograph",
+    "shot on a medium format camera", "shallow depth of field", "film grain", "8k",
+    "in the style of a storybook illustration", "cinematic lighting",
+]  # fmt: skip
+SIGNS = [
+    'a shop sign that says "Open Late"', 'a chalkboard reading "Fresh Coffee"',
+    'a faded poster with the words "Harbour Festival"', "a neon sign that says open all night",
+]  # fmt: skip
+INVENTED_SYLLABLES = ["bra", "ku", "lo", "mer", "tix", "sa", "vor", "quen", "dal", "ri", "zo"]
 
 
-def synthetic_prompts(count: int, max_chars: int, seed: int = 7) -> list[str]:
+def stuffed_prompts(count: int, min_chars: int, max_chars: int, seed: int = 7) -> list[str]:
+    """Prompts built only from lexicon-heavy pieces: the worst case for the matcher."""
     rng = random.Random(seed)
-    prompts = []
-    for _ in range(count):
-        target = rng.randint(20, max_chars)
+    prompts: list[str] = []
+    while len(prompts) < count:
+        target = rng.randint(min_chars, max_chars)
         parts: list[str] = []
         while sum(len(p) + 2 for p in parts) < target:
-            parts.append(rng.choice(PIECES))
+            parts.append(rng.choice(STUFFED_PIECES))
         prompts.append(", ".join(parts)[:max_chars])
     return prompts
 
 
-def measure(classifier: Classifier, prompts: list[str], repeat: int) -> tuple[float, float, float]:
-    for prompt in prompts:  # warm-up: regex caches, token memo
-        classifier.classify(prompt)
-    per_prompt = []
+def _invented_word(rng: random.Random) -> str:
+    return "".join(rng.choice(INVENTED_SYLLABLES) for _ in range(rng.randint(2, 4)))
+
+
+def realistic_prompt(rng: random.Random, min_chars: int = 900, max_chars: int = 1000) -> str:
+    """A long prompt that reads like a real one: scene, details, light, mood, a few style words."""
+    while True:
+        parts = [rng.choice(SUBJECTS)]
+        if rng.random() < 0.3:
+            parts.append(rng.choice(SIGNS))
+        pools = [DETAILS, DETAILS, LIGHT, MOOD, STYLE, DETAILS, STYLE]
+        while sum(len(p) + 2 for p in parts) < min_chars:
+            parts.append(rng.choice(rng.choice(pools)))
+        text = ", ".join(parts)
+        if len(text) <= max_chars:
+            return text
+
+
+def cold_variant(prompt: str, rng: random.Random) -> str:
+    """``prompt`` with a few words swapped for invented ones and its quoted text replaced."""
+    words = prompt.split(" ")
+    for _ in range(8):
+        k = rng.randrange(len(words))
+        if words[k].isalpha():
+            words[k] = _invented_word(rng)
+    text = " ".join(words)
+    if '"' in text:
+        head, _, rest = text.partition('"')
+        _, _, tail = rest.partition('"')
+        text = f'{head}"{_invented_word(rng).title()} {_invented_word(rng).title()}"{tail}'
+    return text
+
+
+def _time_calls(classify: Callable[[str], object], texts: Sequence[str]) -> tuple[float, float]:
+    """Median wall and CPU microseconds of ``classify`` over ``texts`` (one call each)."""
+    wall, cpu = [], []
+    for text in texts:
+        w0, c0 = time.perf_counter_ns(), time.process_time_ns()
+        classify(text)
+        c1, w1 = time.process_time_ns(), time.perf_counter_ns()
+        wall.append((w1 - w0) / 1000)
+        cpu.append((c1 - c0) / 1000)
+    return statistics.median(wall), statistics.median(cpu)
+
+
+def _percentiles(values: list[float]) -> tuple[float, float, float]:
+    ordered = sorted(values)
+    p50 = ordered[len(ordered) // 2]
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+    return p50, p99, ordered[-1]
+
+
+def measure(
+    classifier: Classifier, prompts: list[str], repeat: int, cold: bool
+) -> dict[str, tuple[float, float, float]]:
+    """p50/p99/max across prompts of each prompt's median latency, wall and CPU clocks."""
+    rng = random.Random(11)
+    for prompt in prompts * 2:  # warm-up: regex caches, word memo, branch predictors
+        classifier.classify(cold_variant(prompt, rng) if cold else prompt)
+    wall, cpu = [], []
     for prompt in prompts:
-        runs = []
-        for _ in range(repeat):
-            start = time.perf_counter_ns()
-            classifier.classify(prompt)
-            runs.append((time.perf_counter_ns() - start) / 1000)
-        per_prompt.append(statistics.median(runs))
-    per_prompt.sort()
-    p50 = per_prompt[len(per_prompt) // 2]
-    p99 = per_prompt[min(len(per_prompt) - 1, round(0.99 * (len(per_prompt) - 1)))]
-    return p50, p99, per_prompt[-1]
+        texts = [cold_variant(prompt, rng) if cold else prompt for _ in range(repeat)]
+        w, c = _time_calls(classifier.classify, texts)
+        wall.append(w)
+        cpu.append(c)
+    return {"wall": _percentiles(wall), "cpu": _percentiles(cpu)}
+
+
+def suites(dataset: Path) -> dict[str, list[str]]:
+    rng = random.Random(5)
+    realistic = [realistic_prompt(rng) for _ in range(150)]
+    found: dict[str, list[str]] = {}
+    if dataset.is_file():
+        found["dev"] = [r.prompt for r in load_dataset(dataset)]
+    found["realistic-1000"] = realistic
+    found["realistic-1000-cold"] = realistic
+    found["stuffed-1000"] = stuffed_prompts(150, 900, 1000)
+    return found
+
+
+def _cell(values: list[float]) -> str:
+    mid = statistics.median(values)
+    return f"{mid:.0f} ({min(values):.0f}-{max(values):.0f})" if len(values) > 1 else f"{mid:.0f}"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--dataset", type=Path, default=DEV)
-    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=15, help="timed calls per prompt")
+    parser.add_argument("--runs", type=int, default=3, help="whole-table repetitions")
+    parser.add_argument("--suite", action="append", help="only these suites (repeatable)")
     args = parser.parse_args()
     classifier = Classifier.from_config()
-    suites: list[tuple[str, list[str]]] = []
-    if args.dataset.is_file():
-        suites.append(
-            (f"dev prompts ({args.dataset.name})", [r.prompt for r in load_dataset(args.dataset)])
-        )
-    suites.append(("synthetic <= 1,000 chars", synthetic_prompts(500, 1000)))
-    suites.append(
-        ("synthetic 900-1,000 chars", [p for p in synthetic_prompts(800, 1000) if len(p) >= 900])
-    )
+    chosen = {k: v for k, v in suites(args.dataset).items() if not args.suite or k in args.suite}
+    results: dict[str, list[dict[str, tuple[float, float, float]]]] = {k: [] for k in chosen}
+    for _ in range(args.runs):
+        for name, prompts in chosen.items():
+            results[name].append(measure(classifier, prompts, args.repeat, name.endswith("cold")))
+    # Summary first, in the five-column shape bench/run.py parses: wall clock, median over runs.
     print("| prompts | n | p50 us | p99 us | max us |")
     print("|---|---:|---:|---:|---:|")
-    for name, prompts in suites:
-        p50, p99, worst = measure(classifier, prompts, args.repeat)
-        print(f"| {name} | {len(prompts)} | {p50:.0f} | {p99:.0f} | {worst:.0f} |")
+    for name, runs in results.items():
+        p50, p99, worst = (statistics.median(run["wall"][k] for run in runs) for k in range(3))
+        print(f"| {name} | {len(chosen[name])} | {p50:.0f} | {p99:.0f} | {worst:.0f} |")
+    print()
+    print(
+        f"{args.runs} run(s) x {args.repeat} timed calls per prompt; "
+        "cells: median over runs (min-max); us = microseconds"
+    )
+    print()
+    print("| suite | n | chars (mean) | wall p50 us | wall p99 us | wall max us | cpu p50 us "
+          "| cpu p99 us |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, runs in results.items():
+        prompts = chosen[name]
+        mean_chars = statistics.fmean(len(p) for p in prompts)
+        cells = [
+            _cell([run[clock][index] for run in runs])
+            for clock, index in (("wall", 0), ("wall", 1), ("wall", 2), ("cpu", 0), ("cpu", 1))
+        ]
+        print(f"| {name} | {len(prompts)} | {mean_chars:.0f} | " + " | ".join(cells) + " |")
     return 0
 
 

@@ -19,7 +19,7 @@ from gateway.classify.categories import SCORED_CATEGORIES, Category
 from gateway.classify.classification import Classification
 from gateway.classify.config import ClassifierConfig
 from gateway.classify.lexicon import Hit, LexiconMatcher, RawLexicon, load_builtin_lexicons
-from gateway.classify.normalize import BREAKS, has_cjk, normalize_text, tokenize
+from gateway.classify.normalize import BREAKS, fold_nfkc, has_cjk, normalize_text, tokenize
 from gateway.classify.textspans import TextSpan, find_text_spans, word_count
 
 if TYPE_CHECKING:
@@ -76,6 +76,8 @@ _SPAN_TYPOGRAPHY_MAX = 0.95
 _BLOCKS_TYPOGRAPHY = 0.8
 _SPAN_HEADLINE = 0.9
 _MAX_EVIDENCE = 8
+#: Span texts whose (tiktoken tokens, words) are remembered; the memo is dropped when full.
+_MAX_SPAN_MEMO = 20_000
 
 
 @cache
@@ -122,6 +124,7 @@ class Classifier:
         self._matcher = matcher
         self._thresholds = {c: config.thresholds[c] for c in SCORED_CATEGORIES}
         self._encoding = _encoding(config.encoding)
+        self._span_sizes: dict[str, tuple[int, float]] = {}
 
     @classmethod
     def from_config(cls, config: ClassifierConfig | None = None) -> Classifier:
@@ -133,10 +136,10 @@ class Classifier:
     def classify(self, prompt: str) -> Classification:
         """Score ``prompt`` in every category and collect the evidence."""
         text = prompt if prompt.isascii() else unicodedata.normalize("NFKC", prompt)
-        normalized = normalize_text(text)
+        normalized = fold_nfkc(text)
         tokens = tokenize(normalized)
-        hits = self._matcher.match(normalized, tokens)
         words = set(tokens)
+        hits = self._matcher.match(normalized, tokens, words)
         spans = self._spans(text, words)
 
         positive: dict[Category, list[float]] = {c: [] for c in SCORED_CATEGORIES}
@@ -177,16 +180,28 @@ class Classifier:
         )
 
     def _spans(self, text: str, words: set[str]) -> tuple[TextSpan, ...]:
-        per_word = self.config.cjk_chars_per_word
-        return tuple(
-            TextSpan(
-                text=raw.text,
-                token_count=len(self._encoding.encode_ordinary(raw.text)),
-                word_count=word_count(raw.text, per_word),
-                quoted=raw.quoted,
-            )
-            for raw in find_text_spans(text, words)
+        raw_spans = find_text_spans(text, words)
+        if not raw_spans:
+            return ()
+        sizes = self._span_sizes
+        spans = []
+        for raw in raw_spans:
+            size = sizes.get(raw.text)
+            if size is None:
+                size = self._span_size(raw.text)
+            spans.append(TextSpan(raw.text, size[0], size[1], raw.quoted))
+        return tuple(spans)
+
+    def _span_size(self, span_text: str) -> tuple[int, float]:
+        """tiktoken tokens and words of a span (memoised: templates and signs repeat)."""
+        size = (
+            len(self._encoding.encode_ordinary(span_text)),
+            word_count(span_text, self.config.cjk_chars_per_word),
         )
+        if len(self._span_sizes) >= _MAX_SPAN_MEMO:
+            self._span_sizes.clear()
+        self._span_sizes[span_text] = size
+        return size
 
     def _add_span_evidence(
         self,

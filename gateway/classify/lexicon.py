@@ -7,6 +7,7 @@ File format (``lexicons/<category>.txt``), one entry a line::
     photograph            a word or a phrase (matched on whole normalised tokens)
     photo frame = 0       an inline weight; 0 makes a phrase that swallows its words
     photo*                a prefix: any token starting with "photo"
+    *foto                 a suffix: any longer token ending in "foto" (compounds: "produktfoto")
     re:fstop = f ?/ ?\\d   a regular expression on the normalised text, named "fstop"; start it
                           with a literal or a character class, not \\b, so it scans fast
 
@@ -127,6 +128,7 @@ class LexiconMatcher:
         self._phrase_terms: dict[tuple[str, ...], list[Term]] = {}
         self._written_words: set[str] = set()
         self._prefix: dict[str, list[Term]] = {}
+        self._suffix: dict[str, list[Term]] = {}
         self._cjk: dict[str, list[Term]] = {}
         self._patterns: list[tuple[str, str, Term]] = []
         for category, terms in lexicons.items():
@@ -134,7 +136,20 @@ class LexiconMatcher:
                 self._add(term, Term(category, weight, term))
         for phrase, entries in sorted(self._phrase_terms.items(), key=lambda e: -len(e[0])):
             self._phrases.setdefault(phrase[0], []).append((phrase, entries))
+        #: Phrase head -> the words that follow it in some phrase: a head is only worth visiting
+        #: when the prompt also holds one of its second words.
+        self._phrase_seconds: dict[str, frozenset[str]] = {
+            head: frozenset(phrase[1] for phrase, _ in entries)
+            for head, entries in self._phrases.items()
+        }
+        #: (first word, second word) -> the phrases starting so, longest first.
+        self._pair_phrases: dict[tuple[str, str], list[tuple[tuple[str, ...], list[Term]]]] = {}
+        for headed in self._phrases.values():
+            for phrase, phrase_terms in headed:
+                key = (phrase[0], phrase[1])
+                self._pair_phrases.setdefault(key, []).append((phrase, phrase_terms))
         self._prefixes = tuple(sorted(self._prefix, key=len, reverse=True))
+        self._suffixes = tuple(sorted(self._suffix, key=len, reverse=True))
         self._cjk_regex = (
             re.compile("|".join(re.escape(t) for t in sorted(self._cjk, key=len, reverse=True)))
             if self._cjk
@@ -156,6 +171,8 @@ class LexiconMatcher:
             for deleted in _deletions(word):
                 self._fuzzy_deleted.setdefault(deleted, word)
         self._resolved: dict[str, tuple[list[Term], str] | None] = {}
+        #: Memoised words that resolved to a lexicon entry on their own.
+        self._starters: set[str] = set()
 
     def _add(self, term: str, entry: Term) -> None:
         if term.startswith("re:"):
@@ -172,6 +189,9 @@ class LexiconMatcher:
         if normalized.endswith("*"):
             self._prefix.setdefault(normalized[:-1], []).append(entry)
             return
+        if normalized.startswith("*") and normalized[1:].isalnum():
+            self._suffix.setdefault(normalized[1:], []).append(entry)
+            return
         tokens = tuple(t for t in tokenize(normalized) if t not in BREAKS)
         if not tokens:
             return
@@ -184,34 +204,30 @@ class LexiconMatcher:
         if joined.isalpha() and len(joined) >= 6:
             self._single.setdefault(joined, []).append(entry)
 
-    def match(self, normalized: str, tokens: list[str]) -> list[Hit]:
-        """Every lexicon hit in a prompt (already normalised and tokenised)."""
+    def match(
+        self, normalized: str, tokens: list[str], words: frozenset[str] | set[str] | None = None
+    ) -> list[Hit]:
+        """Every lexicon hit in a prompt (already normalised and tokenised).
+
+        Only the positions of tokens that can start a hit are visited: the prompt's distinct
+        words are resolved once (memoised across prompts) and intersected with the words known
+        to hit, or that head a phrase whose second word the prompt also holds, so a long
+        prompt of ordinary words costs a few set operations instead of a loop over its tokens.
+        """
+        if words is None:
+            words = set(tokens)
+        resolved = self._resolved
+        starts = self._starters.intersection(words)
+        unseen = words.difference(resolved)
+        if unseen:  # first sight of these words (or too long to memoise): resolve them now
+            starts.update(tok for tok in unseen if self._resolve(tok) is not None)
+        seconds = self._phrase_seconds
+        for head in words.intersection(seconds):
+            if not words.isdisjoint(seconds[head]):
+                starts.add(head)
         hits: list[Hit] = []
-        phrases, resolved, resolve = self._phrases, self._resolved, self._resolve
-        seen: set[int] = set()
-        n = len(tokens)
-        i = 0
-        while i < n:
-            tok = tokens[i]
-            consumed = 1
-            found: tuple[list[Term], str] | None = None
-            if tok in phrases:
-                for phrase, entries in phrases[tok]:
-                    size = len(phrase)
-                    if tuple(tokens[i : i + size]) == phrase:
-                        found, consumed = (entries, " ".join(phrase)), size
-                        break
-            if found is None:
-                found = resolved[tok] if tok in resolved else resolve(tok)
-            if found is not None and id(found[0]) not in seen:
-                negated = self._negated(tokens, i)
-                entries, evidence = found
-                if not negated:
-                    seen.add(id(entries))  # a repeated term is one piece of evidence
-                for entry in entries:
-                    if entry.weight != 0.0 and not (negated and entry.weight > 0):
-                        hits.append(Hit(entry.category, entry.weight, evidence))
-            i += consumed
+        if starts:
+            self._match_at(tokens, starts, hits)
         if self._cjk_regex is not None and has_cjk(normalized):
             for found_text in self._cjk_regex.findall(normalized):
                 hits.extend(Hit(e.category, e.weight, found_text) for e in self._cjk[found_text])
@@ -220,8 +236,41 @@ class LexiconMatcher:
                 hits.append(Hit(entry.category, entry.weight, f"{name}:{m.group().strip()}"))
         return hits
 
+    def _match_at(self, tokens: list[str], starts: set[str], hits: list[Hit]) -> None:
+        """Scan, left to right, only the token positions whose word is in ``starts``."""
+        pair_phrases, resolved = self._pair_phrases, self._resolved
+        seen: set[int] = set()
+        last = len(tokens) - 1
+        next_free = 0
+        for i in [k for k, tok in enumerate(tokens) if tok in starts]:
+            if i < next_free:
+                continue  # inside a phrase already matched
+            tok = tokens[i]
+            consumed = 1
+            found: tuple[list[Term], str] | None = None
+            candidates = pair_phrases.get((tok, tokens[i + 1])) if i < last else None
+            if candidates is not None:
+                for phrase, entries in candidates:
+                    size = len(phrase)
+                    if size == 2 or tuple(tokens[i : i + size]) == phrase:
+                        found, consumed = (entries, " ".join(phrase)), size
+                        break
+            if found is None:
+                found = resolved.get(tok)
+                if found is None and tok not in resolved:
+                    found = self._resolve(tok)
+            next_free = i + consumed
+            if found is not None and id(found[0]) not in seen:
+                negated = self._negated(tokens, i)
+                entries, evidence = found
+                if not negated:
+                    seen.add(id(entries))  # a repeated term is one piece of evidence
+                for entry in entries:
+                    if entry.weight != 0.0 and not (negated and entry.weight > 0):
+                        hits.append(Hit(entry.category, entry.weight, evidence))
+
     def _resolve(self, tok: str) -> tuple[list[Term], str] | None:
-        """Single-token lookup: exact, plural, prefix, then one typo (memoised per token)."""
+        """Single-token lookup: exact, plural, prefix, suffix, then one typo (memoised)."""
         single = self._single
         result: tuple[list[Term], str] | None = None
         found = single.get(tok)
@@ -229,6 +278,10 @@ class LexiconMatcher:
             found = single.get(tok[:-1])
         if found is None and tok.startswith(self._prefixes):
             found = self._prefix[next(p for p in self._prefixes if tok.startswith(p))]
+        if found is None and tok.endswith(self._suffixes):
+            suffix = next(s for s in self._suffixes if tok.endswith(s))
+            if len(tok) > len(suffix):
+                found = self._suffix[suffix]
         if found is not None:
             result = (found, tok)
         elif self._fuzzy_min - 1 <= len(tok) <= _MAX_FUZZY_LENGTH:
@@ -238,7 +291,10 @@ class LexiconMatcher:
         if len(tok) <= _MAX_FUZZY_LENGTH:
             if len(self._resolved) > _MAX_MEMO:
                 self._resolved.clear()
+                self._starters = set()
             self._resolved[tok] = result
+            if result is not None:
+                self._starters.add(tok)
         return result
 
     @staticmethod

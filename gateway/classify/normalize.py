@@ -15,16 +15,24 @@ _NEEDS_DECOMPOSITION = re.compile(r"[\u00c0-\u02af\u0370-\u04ff\u1e00-\u1fff\u30
 _COMBINING = re.compile(r"[\u0300-\u036f\u3099\u309a]+")
 _DIGIT_SPACE_DIGIT = re.compile(r"\d \d")
 _SPACED_DIGITS = re.compile(r"(?<=\b\d) (?=\d\b)")
-_TOKEN = re.compile(r"[^\W_]+|[.,;:!?()\[\]{}|/\n。，、；：！？]")
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
+_CJK_CLASS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
+# Words; a run of Chinese/Japanese/Korean characters is its own token, so a Latin word glued to
+# it ("アプリのuiデザイン") is still a word.
+_TOKEN = re.compile(rf"[^\W_{_CJK_CLASS}]+|[{_CJK_CLASS}]+|[.,;:!?()\[\]{{}}|/\n。，、；：！？]")
+_CJK = re.compile(f"[{_CJK_CLASS}]")
 
 
 def normalize_text(text: str) -> str:
     """Casefolded, accent-free, hyphen-free form of ``text`` used for all lexicon matching."""
+    return fold_nfkc(text if text.isascii() else unicodedata.normalize("NFKC", text))
+
+
+def fold_nfkc(text: str) -> str:
+    """``normalize_text`` of a text that is already NFKC-normalised (skips that pass)."""
     if text.isascii():
         folded = text.lower().replace("-", " ").replace("_", " ")
     else:
-        folded = unicodedata.normalize("NFKC", text).casefold()
+        folded = text.casefold()
         for char in _SPACED_CHARS:
             if char in folded:
                 folded = folded.replace(char, " ")
