@@ -14,6 +14,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from gateway.budget.store import (
+    Aggregates,
     BudgetSnapshot,
     BudgetStore,
     DuplicateReservation,
@@ -32,6 +33,7 @@ from gateway.budget.store import (
 )
 
 __all__ = [
+    "Aggregates",
     "BudgetSnapshot",
     "BudgetStore",
     "DuplicateReservation",

@@ -9,8 +9,10 @@ Layout (prefix `tg`, team `acme`)::
     tg:{acme}:deadlines            zset  <reservation id> scored by deadline (ms)
     tg:{acme}:rsv:<id>             hash  one outstanding reservation
     tg:{acme}:done:<id>            hash  tombstone of a settled/released/reaped reservation
+                                         or of a charge (charge ids share this namespace)
     tg:{acme}:rpm:<minute>:<scope> string requests admitted in that epoch minute
-    tg:{acme}:events               stream ledger entries written by settle
+    tg:{acme}:events               stream ledger entries written by settle, reap and charge
+    tg:{acme}:agg:<bucket>         hash  caller-named aggregate counters of one bucket (day)
     tg:{lat:<tier>}:samples        zset  latency samples scored by time (ms)
 
 Window counters are fields of two per-team hashes rather than keys of their own, so
@@ -74,6 +76,9 @@ class TeamKeys:
 
     def rpm(self, scope: str, minute: int) -> str:
         return f"{self.base}:rpm:{minute}:{scope}"
+
+    def aggregates(self, bucket: str) -> str:
+        return f"{self.base}:agg:{bucket}"
 
     @property
     def common(self) -> list[str]:

@@ -1,7 +1,9 @@
 """In-process backend of the budget store (`memory://`): dev and unit tests, one process only.
 
 Every method body runs without awaiting, so under asyncio each call is atomic just like
-one Lua call in Redis. Expiry follows the callers' `now_ms` rather than a server clock.
+one Lua call in Redis. Expiry follows the callers' `now_ms` rather than a server clock;
+aggregate buckets, whose writes carry no `now_ms`, are kept until `close` (their TTL is a
+Redis concern). Ledger stream ids are derived from `now_ms`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from gateway.budget import readings
 from gateway.budget.keys import rpm_minute, window_field
 from gateway.budget.store import (
+    Aggregates,
     BudgetSnapshot,
     DuplicateReservation,
     LatencyStats,
@@ -28,9 +31,12 @@ from gateway.budget.store import (
     SettleResult,
     StoreOptions,
     Window,
+    check_charge,
     check_ledger,
     check_team,
     check_tier,
+    parse_stream_id,
+    reap_ledger_entry,
 )
 
 
@@ -45,7 +51,7 @@ class _Reservation:
 
 @dataclass
 class _Tombstone:
-    state: str  # settled | released | reaped | corrected
+    state: str  # settled | released | reaped | corrected | charged
     estimate_micros: int
     expires_at_ms: int
     windows: list[tuple[str, int]] = field(default_factory=list)
@@ -63,6 +69,7 @@ class _Team:
     tombstones: dict[str, _Tombstone] = field(default_factory=dict)
     tombstone_expiry: list[tuple[int, str]] = field(default_factory=list)  # heap
     events: deque[tuple[str, dict[str, str]]] = field(default_factory=deque)
+    aggregates: dict[str, dict[str, int]] = field(default_factory=dict)  # bucket -> fields
 
 
 def _incr_or_drop(counters: dict[str, int], key: str, delta: int) -> int:
@@ -205,6 +212,7 @@ class MemoryBudgetStore:
         *,
         ledger: Mapping[str, str] | None = None,
         latency: tuple[str, float] | None = None,
+        aggregates: Aggregates | None = None,
     ) -> SettleResult:
         if actual_micros < 0:
             raise ValueError("actual_micros must be >= 0")
@@ -213,6 +221,8 @@ class MemoryBudgetStore:
             self._check_latency(*latency)
         t = self._team(team)
         result = self._settle(t, reservation_id, actual_micros, now_ms, ledger)
+        if aggregates is not None and result.outcome in ("settled", "corrected_after_reap"):
+            self._add_aggregates(t, aggregates)
         if latency is not None:
             self._record(latency[0], latency[1], now_ms)
         return result
@@ -315,6 +325,7 @@ class MemoryBudgetStore:
                 reservation_id,
                 _Tombstone("reaped", r.estimate_micros, now_ms + ttl_ms, windows=r.windows),
             )
+            entry = reap_ledger_entry(reservation_id, r.estimate_micros, r.meta)
             reaped.append(
                 ReapedReservation(
                     team=team,
@@ -322,9 +333,57 @@ class MemoryBudgetStore:
                     estimate_micros=r.estimate_micros,
                     deadline_ms=r.deadline_ms,
                     meta=dict(r.meta),
+                    ledger_id=self._append_event(t, entry, now_ms),
                 )
             )
         return reaped
+
+    async def charge(
+        self,
+        team: str,
+        charge_id: str,
+        windows: Sequence[Window],
+        amount_micros: int,
+        now_ms: int,
+        *,
+        ledger: Mapping[str, str] | None = None,
+        aggregates: Aggregates | None = None,
+    ) -> bool:
+        check_charge(charge_id, windows, amount_micros)
+        check_ledger(ledger)
+        t = self._team(team)
+        if self._tombstone(t, charge_id, now_ms) is not None:
+            return False
+        self._drop_expired(t, now_ms)
+        names = [(window_field(w), w.ttl_seconds * 1000) for w in windows]
+        self._charge(t, names, amount_micros, now_ms)
+        ledger_id = None
+        if ledger is not None:
+            entry = {
+                "reservation_id": charge_id,
+                "outcome": "charged",
+                "estimate_micros": str(amount_micros),
+                "actual_micros": str(amount_micros),
+                **ledger,
+            }
+            ledger_id = self._append_event(t, entry, now_ms)
+        if aggregates is not None:
+            self._add_aggregates(t, aggregates)
+        ttl_ms = self._options.reap_tombstone_ttl_seconds * 1000
+        stone = _Tombstone("charged", amount_micros, now_ms + ttl_ms, ledger_id=ledger_id)
+        self._bury(t, charge_id, stone)
+        return True
+
+    @staticmethod
+    def _add_aggregates(t: _Team, aggregates: Aggregates) -> None:
+        if not aggregates.increments:
+            return
+        fields = t.aggregates.setdefault(aggregates.bucket, {})
+        for name, delta in aggregates.increments.items():
+            fields[name] = fields.get(name, 0) + delta
+
+    async def add_aggregates(self, team: str, aggregates: Aggregates) -> None:
+        self._add_aggregates(self._team(team), aggregates)
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -353,6 +412,33 @@ class MemoryBudgetStore:
     async def ledger_events(self, team: str, count: int = 100) -> list[tuple[str, dict[str, str]]]:
         """The team's oldest `count` ledger entries as (stream id, fields)."""
         return list(itertools.islice(self._team(team).events, count))
+
+    async def ledger_range(
+        self,
+        team: str,
+        start_ms: int,
+        end_ms: int,
+        count: int = 1000,
+        after_id: str | None = None,
+    ) -> list[tuple[str, dict[str, str]]]:
+        t = self._team(team)
+        after = (-1, -1) if after_id is None else parse_stream_id(after_id)
+        if count <= 0:
+            return []
+        page: list[tuple[str, dict[str, str]]] = []
+        for event_id, entry in t.events:
+            at = parse_stream_id(event_id)
+            if at[0] >= end_ms:
+                break
+            if at[0] >= start_ms and at > after:
+                page.append((event_id, dict(entry)))
+                if len(page) == count:
+                    break
+        return page
+
+    async def aggregates(self, team: str, buckets: Sequence[str]) -> dict[str, dict[str, int]]:
+        t = self._team(team)
+        return {b: dict(t.aggregates[b]) for b in buckets if t.aggregates.get(b)}
 
     # -- latency ------------------------------------------------------------------------------
 

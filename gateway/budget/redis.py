@@ -23,6 +23,7 @@ from gateway.budget import readings
 from gateway.budget.keys import KeySpace, TeamKeys, rpm_minute, window_field
 from gateway.budget.store import (
     RPM_WINDOW_MS,
+    Aggregates,
     BudgetSnapshot,
     DuplicateReservation,
     LatencyStats,
@@ -37,8 +38,10 @@ from gateway.budget.store import (
     StoreOptions,
     StoreUnavailable,
     Window,
+    check_charge,
     check_ledger,
     check_team,
+    parse_stream_id,
 )
 
 RedisClient: TypeAlias = Redis | RedisCluster
@@ -51,7 +54,9 @@ DEFAULT_MAX_CONNECTIONS = 50
 thousands of requests per second. Tune with `?max_connections=` in the URL."""
 
 #: Lua files that get lib_v1.lua prepended.
-_USES_LIBRARY = frozenset({"reserve_v1", "settle_v1", "release_v1", "reap_v1"})
+_USES_LIBRARY = frozenset(
+    {"reserve_v1", "settle_v2", "release_v1", "reap_v2", "charge_v1", "add_aggregates_v1"}
+)
 
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
     rx.ConnectionError,  # includes BusyLoadingError, AuthenticationError, MaxConnectionsError
@@ -140,6 +145,16 @@ def _int(value: Any) -> int:
     return 0 if value is None else int(value)
 
 
+def _aggregate_args(aggregates: Aggregates | None) -> tuple[int, list[str | int]]:
+    """(TTL in ms, flat field/increment pairs) of `aggregates`; (0, []) when there is nothing."""
+    if aggregates is None:
+        return 0, []
+    pairs: list[str | int] = []
+    for name, delta in aggregates.increments.items():
+        pairs += [name, delta]
+    return aggregates.ttl_seconds * 1000, pairs
+
+
 class RedisBudgetStore:
     """`BudgetStore` on Redis or Redis Cluster; safe to share by any number of replicas."""
 
@@ -155,9 +170,11 @@ class RedisBudgetStore:
         self._options = options or StoreOptions()
         # Registered once per client: hashed locally, run by EVALSHA, reloaded on NOSCRIPT.
         self._reserve = client.register_script(script_source("reserve_v1"))
-        self._settle = client.register_script(script_source("settle_v1"))
+        self._settle = client.register_script(script_source("settle_v2"))
         self._release = client.register_script(script_source("release_v1"))
-        self._reap = client.register_script(script_source("reap_v1"))
+        self._reap = client.register_script(script_source("reap_v2"))
+        self._charge = client.register_script(script_source("charge_v1"))
+        self._add_aggregates = client.register_script(script_source("add_aggregates_v1"))
         self._record_latency = client.register_script(script_source("record_latency_v1"))
 
     @classmethod
@@ -223,12 +240,16 @@ class RedisBudgetStore:
         *,
         ledger: Mapping[str, str] | None = None,
         latency: tuple[str, float] | None = None,
+        aggregates: Aggregates | None = None,
     ) -> SettleResult:
         if actual_micros < 0:
             raise ValueError("actual_micros must be >= 0")
         check_ledger(ledger)
         tk = self._keys.team(team)
         keys = [*tk.common, tk.reservation(reservation_id), tk.done(reservation_id), tk.events]
+        agg_ttl_ms, agg_pairs = _aggregate_args(aggregates)
+        if aggregates is not None and agg_pairs:
+            keys.append(tk.aggregates(aggregates.bucket))
         args: list[str | int] = [
             reservation_id,
             actual_micros,
@@ -237,9 +258,12 @@ class RedisBudgetStore:
             self._options.ledger_maxlen,
             "0" if ledger is None else "1",
             0 if ledger is None else len(ledger),
+            agg_ttl_ms,
+            len(agg_pairs) // 2,
         ]
         for k, v in (ledger or {}).items():
             args += [k, v]
+        args += agg_pairs
         calls: list[tuple[AsyncScript, list[str], list[str | int]]] = [(self._settle, keys, args)]
         if latency is not None:
             calls.append(self._latency_call(*latency, now_ms))
@@ -280,20 +304,21 @@ class RedisBudgetStore:
             ]
             if not due:
                 return []
-            keys = list(tk.common)
+            keys = [*tk.common, tk.events]
             for reservation_id in due:
                 keys += [tk.reservation(reservation_id), tk.done(reservation_id)]
             args: list[str | int] = [
                 now_ms,
                 self._options.reap_tombstone_ttl_seconds * 1000,
+                self._options.ledger_maxlen,
                 *due,
             ]
             raw: list[Any] = await self._reap(keys, args)
         reaped: list[ReapedReservation] = []
         i = 0
         while i < len(raw):
-            n_meta = int(raw[i + 3])
-            pairs = raw[i + 4 : i + 4 + 2 * n_meta]
+            n_meta = int(raw[i + 4])
+            pairs = raw[i + 5 : i + 5 + 2 * n_meta]
             reaped.append(
                 ReapedReservation(
                     team=team,
@@ -301,10 +326,59 @@ class RedisBudgetStore:
                     estimate_micros=int(raw[i + 1]),
                     deadline_ms=int(raw[i + 2]),
                     meta={str(k): str(v) for k, v in zip(pairs[::2], pairs[1::2], strict=True)},
+                    ledger_id=str(raw[i + 3]),
                 )
             )
-            i += 4 + 2 * n_meta
+            i += 5 + 2 * n_meta
         return reaped
+
+    async def charge(
+        self,
+        team: str,
+        charge_id: str,
+        windows: Sequence[Window],
+        amount_micros: int,
+        now_ms: int,
+        *,
+        ledger: Mapping[str, str] | None = None,
+        aggregates: Aggregates | None = None,
+    ) -> bool:
+        check_charge(charge_id, windows, amount_micros)
+        check_ledger(ledger)
+        tk = self._keys.team(team)
+        keys = [*tk.common, tk.done(charge_id), tk.events]
+        agg_ttl_ms, agg_pairs = _aggregate_args(aggregates)
+        if aggregates is not None and agg_pairs:
+            keys.append(tk.aggregates(aggregates.bucket))
+        args: list[str | int] = [
+            charge_id,
+            amount_micros,
+            now_ms,
+            self._options.reap_tombstone_ttl_seconds * 1000,
+            self._options.ledger_maxlen,
+            "0" if ledger is None else "1",
+            self._options.expired_fields_per_call,
+            agg_ttl_ms,
+            len(windows),
+            0 if ledger is None else len(ledger),
+            len(agg_pairs) // 2,
+        ]
+        for w in windows:
+            args += [window_field(w), w.ttl_seconds * 1000]
+        for k, v in (ledger or {}).items():
+            args += [k, v]
+        args += agg_pairs
+        with _translated_errors():
+            raw = await self._charge(keys, args)
+        return str(raw[0]) == "charged"
+
+    async def add_aggregates(self, team: str, aggregates: Aggregates) -> None:
+        tk = self._keys.team(team)
+        ttl_ms, pairs = _aggregate_args(aggregates)
+        if not pairs:
+            return
+        with _translated_errors():
+            await self._add_aggregates([tk.aggregates(aggregates.bucket)], [ttl_ms, *pairs])
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -362,6 +436,45 @@ class RedisBudgetStore:
             (str(entry_id), {str(k): str(v) for k, v in (fields or {}).items()})
             for entry_id, fields in entries
         ]
+
+    async def ledger_range(
+        self,
+        team: str,
+        start_ms: int,
+        end_ms: int,
+        count: int = 1000,
+        after_id: str | None = None,
+    ) -> list[tuple[str, dict[str, str]]]:
+        tk = self._keys.team(team)
+        start_ms = max(start_ms, 0)
+        if count <= 0 or end_ms <= start_ms:
+            return []
+        start = f"{start_ms}-0"
+        if after_id is not None and parse_stream_id(after_id) >= (start_ms, 0):
+            start = f"({after_id}"  # exclusive (Redis >= 6.2)
+        with _translated_errors():
+            entries = await self._client.xrange(tk.events, start, f"({end_ms}-0", count=count)
+        return [
+            (str(entry_id), {str(k): str(v) for k, v in (fields or {}).items()})
+            for entry_id, fields in entries or []
+        ]
+
+    async def aggregates(self, team: str, buckets: Sequence[str]) -> dict[str, dict[str, int]]:
+        tk = self._keys.team(team)
+        wanted = list(dict.fromkeys(buckets))
+        if not wanted:
+            return {}
+        # Every key shares the team's hash tag, so even a cluster pipeline is one round trip.
+        pipe = self._client.pipeline(transaction=False)
+        for bucket in wanted:
+            pipe.hgetall(tk.aggregates(bucket))
+        with _translated_errors():
+            replies: list[dict[str, str]] = await pipe.execute()
+        return {
+            bucket: {str(k): int(v) for k, v in fields.items()}
+            for bucket, fields in zip(wanted, replies, strict=True)
+            if fields
+        }
 
     # -- latency ------------------------------------------------------------------------------
 

@@ -9,8 +9,15 @@ Lifecycle of one request::
 
     reserve(estimate) ──admitted──> settle(actual)      spent += actual
                           │      └─> release()           nothing spent
-                          └─deadline passed─> reap()     spent += estimate, tombstone kept
+                          └─deadline passed─> reap()     spent += estimate, tombstone kept,
+                                               │              ledger entry outcome=reaped
                                                └─> settle(actual) later: spent += actual - estimate
+
+    charge(charge_id, amount)                    spent += amount, no limit check (journal replay)
+
+Accounting beside the counters: every mutation that changes spent can write one entry to the
+team's capped ledger stream and add to the team's daily aggregate hashes in the same atomic
+step; `add_aggregates` adds to them alone (reaped reservations, rejections).
 
 Error tree::
 
@@ -227,6 +234,35 @@ class ReapedReservation:
     estimate_micros: int
     deadline_ms: int
     meta: Mapping[str, str]
+    ledger_id: str | None = None
+    """Stream id of the ledger entry the reap wrote (outcome=reaped)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregates:
+    """Integer increments of one team's aggregate hash for one bucket (e.g. a day).
+
+    Field names are opaque to the store (e.g. "tier:efficient:cost_micros"); values may be
+    negative. Each write sets the hash to live `ttl_seconds` from then.
+    """
+
+    bucket: str
+    increments: Mapping[str, int]
+    ttl_seconds: int
+
+    def __post_init__(self) -> None:
+        if not self.bucket or "{" in self.bucket or "}" in self.bucket:
+            raise ValueError(f"aggregate bucket must be non-empty and brace-free: {self.bucket!r}")
+        for key, value in self.increments.items():
+            if not isinstance(key, str) or not key:
+                raise TypeError("aggregate field names must be non-empty str")
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"aggregate increment of {key!r} must be int, got {value!r}")
+            if abs(value) > MAX_MICROS:
+                raise ValueError(f"aggregate increment of {key!r} exceeds {MAX_MICROS}")
+        if self.ttl_seconds <= 0:
+            raise ValueError(f"ttl_seconds must be positive, got {self.ttl_seconds}")
+        object.__setattr__(self, "increments", MappingProxyType(dict(self.increments)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +314,44 @@ class StoreOptions:
 #: Ledger fields the store writes itself; a caller's ledger mapping must not use them.
 LEDGER_STORE_FIELDS = ("reservation_id", "outcome", "estimate_micros", "actual_micros")
 
+#: Fields a reap's ledger entry adds to the reservation's meta (the cost is the estimate).
+#: Together with LEDGER_STORE_FIELDS they win over meta keys of the same name.
+REAP_LEDGER_FIELDS = ("status", "cost_micros", "usage")
+
+
+def reap_ledger_entry(
+    reservation_id: str, estimate_micros: int, meta: Mapping[str, str]
+) -> dict[str, str]:
+    """The ledger entry of a reaped reservation (the Lua reap builds the same fields)."""
+    reserved = (*LEDGER_STORE_FIELDS, *REAP_LEDGER_FIELDS)
+    return {
+        "reservation_id": reservation_id,
+        "outcome": "reaped",
+        "estimate_micros": str(estimate_micros),
+        "actual_micros": str(estimate_micros),
+        **{k: v for k, v in meta.items() if k not in reserved},
+        "status": "unsettled",
+        "cost_micros": str(estimate_micros),
+        "usage": "estimated",
+    }
+
+
+def parse_stream_id(stream_id: str) -> tuple[int, int]:
+    """`"<ms>-<seq>"` as (ms, seq); ValueError if it is not a stream id."""
+    ms, sep, seq = stream_id.partition("-")
+    if not sep or not ms.isdigit() or not seq.isdigit():
+        raise ValueError(f"not a stream id: {stream_id!r}")
+    return int(ms), int(seq)
+
+
+def check_charge(charge_id: str, windows: Sequence[Window], amount_micros: int) -> None:
+    if not charge_id:
+        raise ValueError("charge_id must be non-empty")
+    _check_micros("amount_micros", amount_micros)
+    identities = [w.identity for w in windows]
+    if len(set(identities)) != len(identities):
+        raise ValueError("windows must not repeat the same (scope, period, bucket)")
+
 
 def check_ledger(ledger: Mapping[str, str] | None) -> None:
     if ledger is None:
@@ -310,10 +384,13 @@ class BudgetStore(Protocol):
         *,
         ledger: Mapping[str, str] | None = None,
         latency: tuple[str, float] | None = None,
+        aggregates: Aggregates | None = None,
     ) -> SettleResult:
         """Move the reservation from reserved to spent with the actual amount (idempotent).
 
         `ledger` fields go into the team's capped event stream in the same atomic step;
+        `aggregates` are added to the team's aggregate hash in that step too, only when
+        spent changed (outcomes `settled`, `corrected_after_reap`; applied as given);
         `latency=(tier, latency_ms)` records a latency sample in the same round trip.
         """
         ...
@@ -329,7 +406,39 @@ class BudgetStore(Protocol):
         """Charge the estimate of up to `limit` reservations past their deadline.
 
         Each reservation is reaped at most once, however many replicas reap concurrently.
+        In the same atomic step each reaped reservation gets one ledger entry: its meta,
+        `status=unsettled`, `cost_micros=<estimate>`, `usage=estimated` and the store's
+        fields with `outcome=reaped`, `actual_micros=<estimate>` (store fields win over meta).
         """
+        ...
+
+    async def charge(
+        self,
+        team: str,
+        charge_id: str,
+        windows: Sequence[Window],
+        amount_micros: int,
+        now_ms: int,
+        *,
+        ledger: Mapping[str, str] | None = None,
+        aggregates: Aggregates | None = None,
+    ) -> bool:
+        """Add spend that already happened (journal replay): no limit check, one atomic step.
+
+        Adds `amount_micros` to spent in every window (counters kept alive `ttl_seconds` as by
+        reserve), writes the ledger entry (when `ledger` is given; outcome=charged) and the
+        aggregates. Idempotent by `charge_id`, which shares the reservation-id namespace: a
+        tombstone kept `reap_tombstone_ttl_seconds` makes a repeat (or a charge of an id
+        already settled, released or reaped) return False and change nothing.
+        """
+        ...
+
+    async def add_aggregates(self, team: str, aggregates: Aggregates) -> None:
+        """Add to the team's aggregate hash of `aggregates.bucket` (atomic per hash)."""
+        ...
+
+    async def aggregates(self, team: str, buckets: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Aggregate fields of each bucket that exists (one round trip); others omitted."""
         ...
 
     async def snapshot(
@@ -344,6 +453,21 @@ class BudgetStore(Protocol):
 
     async def ledger_events(self, team: str, count: int = 100) -> list[tuple[str, dict[str, str]]]:
         """The team's oldest `count` ledger entries as (stream id, fields)."""
+        ...
+
+    async def ledger_range(
+        self,
+        team: str,
+        start_ms: int,
+        end_ms: int,
+        count: int = 1000,
+        after_id: str | None = None,
+    ) -> list[tuple[str, dict[str, str]]]:
+        """Up to `count` ledger entries with stream-id time in [start_ms, end_ms), oldest first.
+
+        Pass the last id returned as `after_id` (exclusive) for the next page. Stream-id time
+        is when the entry was written: the Redis server's clock, or `now_ms` in memory://.
+        """
         ...
 
     async def record_latency(self, tier: str, latency_ms: float, now_ms: int) -> None: ...

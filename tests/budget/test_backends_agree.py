@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.budget import (
+    Aggregates,
     BudgetStore,
     DuplicateReservation,
     RateLimit,
@@ -36,6 +37,8 @@ RATES = (
     RateLimit("key:k1", requests_per_minute=None, max_concurrent=2),
 )
 IDS = [f"r{i}" for i in range(6)]
+CHARGE_IDS = [*IDS[:2], "c0", "c1"]  # charge ids share the reservation-id namespace
+BUCKET = "2026-11-27"
 # Tombstones must outlive any sequence: memory expires them by now_ms, Redis by its clock.
 OPTIONS = StoreOptions(settled_marker_ttl_seconds=86_400, expired_fields_per_call=2)
 
@@ -52,6 +55,14 @@ operations = st.lists(
             st.sampled_from([0, 5_000, 15_000]),
         ),
         st.tuples(st.just("settle"), st.sampled_from(IDS), AMOUNTS, st.booleans()),
+        st.tuples(
+            st.just("charge"),
+            st.sampled_from(CHARGE_IDS),
+            AMOUNTS,
+            st.sets(st.integers(0, len(WINDOWS) - 1)),
+            st.booleans(),
+        ),
+        st.tuples(st.just("add_aggregates"), st.integers(-3, 3)),
         st.tuples(st.just("release"), st.sampled_from(IDS)),
         st.tuples(st.just("reap"), st.integers(1, 3)),
         st.tuples(st.just("advance"), st.sampled_from([1, 4_999, 5_000, 20_000, 60_000])),
@@ -92,15 +103,45 @@ async def apply(store: BudgetStore, team: str, now: int, op: tuple[Any, ...]) ->
                 return "duplicate"
         case ("settle", rid, actual, with_ledger):
             result = await store.settle(
-                team, rid, actual, now, ledger={"tier": "t"} if with_ledger else None
+                team,
+                rid,
+                actual,
+                now,
+                ledger={"tier": "t"} if with_ledger else None,
+                aggregates=aggregates({"cost_micros": actual, "requests": 1}),
             )
             # Stream ids differ by design (server clock vs now_ms); compare their presence.
             return dataclasses.replace(result, ledger_id=None), result.ledger_id is not None
         case ("release", rid):
             return await store.release(team, rid, now)
         case ("reap", limit):
-            return await store.reap(team, now, limit)
+            reaped = await store.reap(team, now, limit)
+            assert all(r.ledger_id for r in reaped)
+            return [dataclasses.replace(r, ledger_id=None) for r in reaped]
+        case ("charge", cid, amount, windows, with_ledger):
+            return await store.charge(
+                team,
+                cid,
+                [WINDOWS[i] for i in sorted(windows)],
+                amount,
+                now,
+                ledger={"source": "journal"} if with_ledger else None,
+                aggregates=aggregates({"cost_micros": amount, "replayed": 1}),
+            )
+        case ("add_aggregates", delta):
+            await store.add_aggregates(team, aggregates({"rejected:budget": delta}))
+            return None
     raise AssertionError(op)
+
+
+def aggregates(increments: dict[str, int]) -> Aggregates:
+    return Aggregates(BUCKET, increments, ttl_seconds=172_800)
+
+
+async def accounting(store: BudgetStore, team: str) -> tuple[object, ...]:
+    """Aggregates and ledger entries (without their stream ids, which differ by design)."""
+    ledger = [fields for _, fields in await store.ledger_events(team, count=10_000)]
+    return await store.aggregates(team, [BUCKET, "2026-11-26"]), ledger
 
 
 @settings(
@@ -124,3 +165,4 @@ async def test_memory_and_redis_agree(
         assert actual == expected, op
         snaps = [await s.snapshot(team, WINDOWS, RATES, now) for s in (memory, redis_store)]
         assert snaps[1] == snaps[0], op
+    assert await accounting(redis_store, team) == await accounting(memory, team)

@@ -1,4 +1,4 @@
--- lib_v1.lua: local helpers prepended to reserve/settle/release/reap by gateway/budget/redis.py.
+-- lib_v1.lua: local helpers prepended to the budget scripts by gateway/budget/redis.py.
 -- Not a script on its own. Every key it touches is passed in by the caller from KEYS.
 -- Counters are integers (micro-dollars or requests); Lua doubles keep them exact below 2^53.
 
@@ -94,3 +94,20 @@ local function copy_windows(done_key, r)
   redis.call('HSET', done_key, unpack(fields))
 end
 
+
+-- HINCRBY the n (field, delta) pairs at ARGV[first..first+2n-1] into aggregate hash `key`
+-- and let it live ttl_ms from now. Nothing happens when n is 0.
+local function add_aggregates(key, ttl_ms, first, n)
+  if n == 0 then
+    return
+  end
+  for k = 0, n - 1 do
+    redis.call('HINCRBY', key, ARGV[first + 2 * k], ARGV[first + 2 * k + 1])
+  end
+  redis.call('PEXPIRE', key, ttl_ms)
+end
+
+-- XADD `entry` (flat field/value list) to ledger stream `key`, capped at about `maxlen`.
+local function append_ledger(key, maxlen, entry)
+  return redis.call('XADD', key, 'MAXLEN', '~', maxlen, '*', unpack(entry))
+end
