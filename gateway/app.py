@@ -12,7 +12,10 @@ from fastapi.exceptions import RequestValidationError
 from gateway.api.responses import JSONBytesResponse
 
 from gateway.api import budget, images, system
+from gateway.api import metrics as metrics_api
+from gateway.api import reports as reports_api
 from gateway.api.middleware import RequestContextMiddleware
+from gateway.api.openapi import install_openapi
 from gateway.admission import Admission
 from gateway.api.state import AppState
 from gateway.auth import KeyRing
@@ -116,5 +119,8 @@ def create_app(
     app.include_router(images.router)
     app.include_router(system.router)
     app.include_router(budget.router)
+    app.include_router(reports_api.router)
+    app.include_router(metrics_api.router)
     app.add_middleware(RequestContextMiddleware)
+    install_openapi(app, policy)
     return app

@@ -23,9 +23,11 @@ DEMO_SIMULATOR_PORTS = {"efficient": 9101, "flagship": 9102}
 
 def uvicorn_options(drain_seconds: float) -> dict[str, object]:
     """Server limits that defeat slow or oversized clients, and the graceful-shutdown budget."""
+    from gateway.server import GuardedHttpToolsProtocol
+
     return {
         "loop": "auto",
-        "http": "auto",
+        "http": GuardedHttpToolsProtocol,
         "access_log": False,
         "log_level": "warning",
         "timeout_keep_alive": 5,

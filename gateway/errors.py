@@ -7,6 +7,8 @@ renders it as ``{"error": {"message", "type", "param", "code"}}``::
     ├── InvalidRequest                (400, invalid_request_error)
     │   └── UnknownModel              (400, invalid_request_error, model_not_found)
     ├── PayloadTooLarge               (413, invalid_request_error, payload_too_large)
+    ├── HeadersTooLarge               (431, invalid_request_error, headers_too_large)
+    ├── RequestTimeout                (408, invalid_request_error, request_timeout)
     ├── AuthenticationFailed          (401, invalid_request_error, invalid_api_key)
     ├── PermissionDenied              (403, permission_error)
     ├── NotFound                      (404, invalid_request_error, not_found)
@@ -72,6 +74,18 @@ class PayloadTooLarge(GatewayError):
     status_code = 413
     error_type = "invalid_request_error"
     default_code = "payload_too_large"
+
+
+class RequestTimeout(GatewayError):
+    status_code = 408
+    error_type = "invalid_request_error"
+    default_code = "request_timeout"
+
+
+class HeadersTooLarge(GatewayError):
+    status_code = 431
+    error_type = "invalid_request_error"
+    default_code = "headers_too_large"
 
 
 class AuthenticationFailed(GatewayError):

@@ -29,4 +29,7 @@ class Settings(BaseSettings):
         default=30.0, ge=0, description="Added to the tier timeout to form a reservation's deadline."
     )
     max_body_bytes: int = Field(default=256 * 1024, gt=0)
+    body_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Longest a client may take to send the request body."
+    )
     drain_seconds: float = Field(default=30.0, ge=0, description="Graceful shutdown budget.")

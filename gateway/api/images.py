@@ -16,9 +16,9 @@ from gateway.api.models import ErrorResponse, ImageGenerationRequest, ImagesResp
 from gateway.api.parsing import parse_json_body
 from gateway.api.state import AppState, get_state
 from gateway.auth import Principal
-from gateway.errors import IdempotencyConflict, PayloadTooLarge, PermissionDenied
+from gateway.errors import IdempotencyConflict, PayloadTooLarge, PermissionDenied, RequestTimeout
 from gateway.errors import InvalidRequest
-from gateway.service import format_usd
+from gateway.service import estimate_usage, format_usd
 
 router = APIRouter()
 
@@ -55,10 +55,14 @@ async def read_raw_body(request: Request, state: AppState) -> bytes:
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
     chunks = bytearray()
-    async for chunk in request.stream():
-        chunks += chunk
-        if len(chunks) > limit:
-            raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+    try:
+        async with asyncio.timeout(state.settings.body_timeout_seconds):
+            async for chunk in request.stream():
+                chunks += chunk
+                if len(chunks) > limit:
+                    raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+    except TimeoutError:
+        raise RequestTimeout("The request body was not received in time.") from None
     return bytes(chunks)
 
 
@@ -155,6 +159,10 @@ async def explain_route(request: Request) -> JSONBytesResponse:
         principal, state.service.clock(),
         max_latency_header(request.headers.get(MAX_LATENCY_HEADER)),
     )
-    return JSONBytesResponse(
-        explain_with(state.classifier, state.policy, principal.team, body.prompt, body.model, context)
+    explained = explain_with(
+        state.classifier, state.policy, principal.team, body.prompt, body.model, context
     )
+    tier = explained["decision"]["tier"]
+    estimate_usage(state.policy.tiers[tier], body, 0)  # same size checks as a generation
+    state.service.upstream_call(tier, body)  # same n checks
+    return JSONBytesResponse(explained)

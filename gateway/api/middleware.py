@@ -5,11 +5,24 @@ from __future__ import annotations
 import time
 import uuid
 
+import orjson
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.errors import HeadersTooLarge
+
 REQUEST_ID_HEADER = b"x-tiergate-request-id"
+MAX_HEADER_BYTES = 16 * 1024
 log = structlog.get_logger("gateway.request")
+
+
+async def headers_too_large(send: Send) -> None:
+    error = HeadersTooLarge(f"Request headers exceed {MAX_HEADER_BYTES} bytes.")
+    body = orjson.dumps(error.to_body())
+    await send({"type": "http.response.start", "status": 431,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 class RequestContextMiddleware:
@@ -37,6 +50,9 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
+            if sum(len(k) + len(v) for k, v in scope["headers"]) > MAX_HEADER_BYTES:
+                await headers_too_large(send_wrapper)
+                return
             await self.app(scope, receive, send_wrapper)
         finally:
             path = scope.get("path", "")

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, field_validator
 
 from gateway.policy.schema import Quality
+
+
+
+def _reject_strings(value: Any) -> Any:
+    if isinstance(value, str | bool):
+        raise ValueError("must be an integer")
+    return value
+
+
+# A JSON integer: 2 and 2.0 are accepted, "2", true and 2.5 are not.
+JsonInt = Annotated[int, BeforeValidator(_reject_strings)]
 
 MAX_PROMPT_CHARS = 32_000
 MAX_IMAGES = 10
@@ -20,12 +32,12 @@ class ImageGenerationRequest(BaseModel):
 
     model: StrictStr = Field(default="auto", min_length=1, max_length=200)
     prompt: StrictStr = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
-    n: StrictInt = Field(default=1, ge=1, le=MAX_IMAGES)
+    n: JsonInt = Field(default=1, ge=1, le=MAX_IMAGES)
     size: StrictStr = Field(default="auto", max_length=20)
     quality: Literal["auto", "low", "medium", "high", "standard", "hd"] = "auto"
     response_format: Literal["b64_json"] = "b64_json"
     output_format: Literal["png", "jpeg", "webp"] | None = None
-    output_compression: StrictInt | None = Field(default=None, ge=0, le=100)
+    output_compression: JsonInt | None = Field(default=None, ge=0, le=100)
     background: Literal["transparent", "opaque", "auto"] | None = None
     moderation: Literal["low", "auto"] | None = None
     style: Literal["vivid", "natural"] | None = None

@@ -1,0 +1,37 @@
+"""The OpenAPI document, with the request bodies that routes parse themselves (for speed) declared."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from gateway.api.models import ImageGenerationRequest
+from gateway.policy.schema import Policy
+
+REF_TEMPLATE = "#/components/schemas/{model}"
+
+
+def install_openapi(app: FastAPI, policy: Policy) -> None:
+    """Also narrows ``model`` and ``size`` to what this policy serves, so clients see the choices."""
+    models = ["auto"]
+    for name, tier in policy.tiers.items():
+        models += [name, tier.model, *tier.aliases]
+    sizes = sorted({size for tier in policy.tiers.values() for size in tier.image_tokens})
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, summary=app.summary,
+                                 routes=app.routes)
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            request_schema = ImageGenerationRequest.model_json_schema(ref_template=REF_TEMPLATE)
+            components.update(request_schema.pop("$defs", {}))
+            properties = request_schema["properties"]
+            properties["model"]["enum"] = list(dict.fromkeys(models))
+            properties["size"]["enum"] = ["auto", *sizes]
+            components["ImageGenerationRequest"] = request_schema
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,64 @@
+"""``GET /v1/reports/teams/{team}``: a team's usage report as json, csv, md or html.
+
+A team key reads its own team; an admin key reads any team. Any other team, existing
+or not, is the same 404, so a team key cannot learn which teams exist.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import cast
+
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from gateway.api.state import get_state
+from gateway.budget.store import StoreError
+from gateway.errors import InvalidRequest, NotFound, StoreUnavailable
+from gateway.reports import FORMATS, MEDIA_TYPES, ReportFormat, ReportPeriod, render_reports
+from gateway.reports.source import team_report
+
+router = APIRouter()
+
+DEFAULT_DAYS = 30
+
+
+def query_date(value: str | None, name: str, default: date) -> date:
+    if value is None:
+        return default
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidRequest(f"Invalid '{name}': expected a date YYYY-MM-DD.", param=name) from None
+
+
+@router.get(
+    "/v1/reports/teams/{team}",
+    responses={200: {"content": {MEDIA_TYPES[f].split(";")[0]: {} for f in FORMATS}}},
+)
+async def get_team_report(request: Request, team: str) -> Response:
+    """Usage report of `team` for the UTC days `from`..`to` (default: the last 30 days)."""
+    state = get_state(request)
+    principal = state.keyring.authenticate(request.headers.get("authorization"))
+    visible = team in state.policy.teams and (principal.is_admin or principal.team == team)
+    if not visible:
+        raise NotFound("No report found for that team.")
+    fmt = request.query_params.get("format", "json")
+    if fmt not in FORMATS:
+        raise InvalidRequest(f"Invalid 'format': use one of {', '.join(FORMATS)}.", param="format")
+    today = state.service.clock().date()
+    end = query_date(request.query_params.get("to"), "to", today)
+    start = query_date(request.query_params.get("from"), "from",
+                       end - timedelta(days=DEFAULT_DAYS - 1))
+    try:
+        period = ReportPeriod(start=start, end=end)
+    except ValidationError as exc:
+        message = str(exc.errors(include_url=False)[0]["msg"]).removeprefix("Value error, ")
+        raise InvalidRequest(f"Invalid period: {message}.", param="from") from None
+    try:
+        report = await team_report(state.store, state.policy, team, period)
+    except StoreError as exc:
+        raise StoreUnavailable("The budget store is unavailable; try again shortly.") from exc
+    fmt_ = cast(ReportFormat, fmt)
+    return Response(render_reports([report], fmt_, single=True), media_type=MEDIA_TYPES[fmt_])
