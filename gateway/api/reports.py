@@ -7,16 +7,24 @@ or not, is the same 404, so a team key cannot learn which teams exist.
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import cast
+from typing import Annotated, Any, cast
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
+from gateway.api.models import ErrorResponse
 from gateway.api.state import get_state
 from gateway.budget.store import StoreError
 from gateway.errors import InvalidRequest, NotFound, StoreUnavailable
-from gateway.reports import FORMATS, MEDIA_TYPES, ReportFormat, ReportPeriod, render_reports
+from gateway.reports import (
+    FORMATS,
+    MEDIA_TYPES,
+    ReportFormat,
+    ReportPeriod,
+    TeamReport,
+    render_reports,
+)
 from gateway.reports.source import team_report
 
 router = APIRouter()
@@ -33,24 +41,42 @@ def query_date(value: str | None, name: str, default: date) -> date:
         raise InvalidRequest(f"Invalid '{name}': expected a date YYYY-MM-DD.", param=name) from None
 
 
-@router.get(
-    "/v1/reports/teams/{team}",
-    responses={200: {"content": {MEDIA_TYPES[f].split(";")[0]: {} for f in FORMATS}}},
-)
-async def get_team_report(request: Request, team: str) -> Response:
-    """Usage report of `team` for the UTC days `from`..`to` (default: the last 30 days)."""
+_TEXT_FORMATS = {MEDIA_TYPES[f].split(";")[0]: {"schema": {"type": "string"}}
+                 for f in FORMATS if f != "json"}
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": TeamReport, "content": _TEXT_FORMATS,
+          "description": "The report in the requested format."},
+    **{status: {"model": ErrorResponse} for status in (400, 401, 404, 503)},
+}
+
+FromDay = Annotated[str | None, Query(alias="from", description="First UTC day, YYYY-MM-DD.")]
+ToDay = Annotated[str | None, Query(description="Last UTC day (included), YYYY-MM-DD.")]
+FormatName = Annotated[str | None, Query(alias="format", description="json, csv, md or html.")]
+
+
+@router.get("/v1/reports/teams/{team}", response_model=None, responses=_RESPONSES)
+async def get_team_report(
+    request: Request,
+    team: str,
+    from_: FromDay = None,
+    to: ToDay = None,
+    format_: FormatName = None,
+) -> Response:
+    """Usage report of `team` for the UTC days `from`..`to` (default: the last 30 days).
+
+    Query parameters are read after authorization, so they are validated here, not by FastAPI.
+    """
     state = get_state(request)
     principal = state.keyring.authenticate(request.headers.get("authorization"))
     visible = team in state.policy.teams and (principal.is_admin or principal.team == team)
     if not visible:
         raise NotFound("No report found for that team.")
-    fmt = request.query_params.get("format", "json")
+    fmt = format_ or "json"
     if fmt not in FORMATS:
         raise InvalidRequest(f"Invalid 'format': use one of {', '.join(FORMATS)}.", param="format")
     today = state.service.clock().date()
-    end = query_date(request.query_params.get("to"), "to", today)
-    start = query_date(request.query_params.get("from"), "from",
-                       end - timedelta(days=DEFAULT_DAYS - 1))
+    end = query_date(to, "to", today)
+    start = query_date(from_, "from", end - timedelta(days=DEFAULT_DAYS - 1))
     try:
         period = ReportPeriod(start=start, end=end)
     except ValidationError as exc:

@@ -1,0 +1,95 @@
+"""What one request adds to its team's daily usage aggregates (pure).
+
+The aggregates are integer counters in one Redis hash per team and UTC day,
+updated atomically with the settle. Reports read them; field names are:
+
+    requests, images, cost_micros, baseline_micros, text_tokens, image_tokens
+    tier:<tier>:requests|images|cost_micros|latency_ms_sum
+    tier:<tier>:latency_le:<bound_ms>   (histogram; bounds in LATENCY_BUCKETS_MS, then "inf")
+    cat:<category>:requests
+    reason:<code>                        (routing reason codes, e.g. photorealism:term_dslr)
+    downgraded, fallbacks, unsettled, unsettled_micros
+    rejected:budget, rejected:rate, rejected:upstream, rejected:other
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+LATENCY_BUCKETS_MS: tuple[int, ...] = (
+    100, 250, 500, 1000, 2000, 4000, 6000, 8000, 10000, 12000, 16000, 24000, 32000, 60000,
+)
+RETENTION_SECONDS = 400 * 86_400
+
+
+def day_bucket(now: datetime) -> str:
+    return now.astimezone(UTC).strftime("%Y-%m-%d")
+
+
+def latency_bucket(latency_ms: float) -> str:
+    for bound in LATENCY_BUCKETS_MS:
+        if latency_ms <= bound:
+            return str(bound)
+    return "inf"
+
+
+def success_increments(
+    *,
+    tier: str,
+    images: int,
+    cost_micros: int,
+    baseline_micros: int,
+    text_tokens: int,
+    image_tokens: int,
+    latency_ms: float,
+    categories: Iterable[str],
+    reasons: Iterable[str],
+    downgraded: bool,
+    fallback: bool,
+) -> dict[str, int]:
+    fields = {
+        "requests": 1,
+        "images": images,
+        "cost_micros": cost_micros,
+        "baseline_micros": baseline_micros,
+        "text_tokens": text_tokens,
+        "image_tokens": image_tokens,
+        f"tier:{tier}:requests": 1,
+        f"tier:{tier}:images": images,
+        f"tier:{tier}:cost_micros": cost_micros,
+        f"tier:{tier}:latency_ms_sum": round(latency_ms),
+        f"tier:{tier}:latency_le:{latency_bucket(latency_ms)}": 1,
+    }
+    for category in categories:
+        fields[f"cat:{category}:requests"] = 1
+    for reason in reasons:
+        fields[f"reason:{reason}"] = fields.get(f"reason:{reason}", 0) + 1
+    if downgraded:
+        fields["downgraded"] = 1
+    if fallback:
+        fields["fallbacks"] = 1
+    return fields
+
+
+def unsettled_increments(*, tier: str, images: int, estimate_micros: int, baseline_micros: int,
+                         categories: Iterable[str]) -> dict[str, int]:
+    """A reservation the reaper charged at its estimate (its replica died mid-call)."""
+    fields = {
+        "requests": 1,
+        "images": images,
+        "cost_micros": estimate_micros,
+        "baseline_micros": baseline_micros,
+        f"tier:{tier}:requests": 1,
+        f"tier:{tier}:images": images,
+        f"tier:{tier}:cost_micros": estimate_micros,
+        "unsettled": 1,
+        "unsettled_micros": estimate_micros,
+    }
+    for category in categories:
+        fields[f"cat:{category}:requests"] = 1
+    return fields
+
+
+def rejection_increments(kind: str) -> dict[str, int]:
+    return {"rejected:" + kind: 1}
