@@ -1,4 +1,4 @@
-"""Budget policy above the store: which windows and limits apply to a caller, and what a refusal means.
+"""Budget policy above the store: which limits apply to a caller, and what a refusal means.
 
 The store does atomic arithmetic; this module turns a team's policy and "now" into
 the windows, rate limits and deadlines it checks, and turns its answers into
@@ -9,27 +9,35 @@ one to settle.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import structlog
+
 from gateway.auth import Principal
 from gateway.budget import store as budget_store
 from gateway.budget.store import (
+    Aggregates,
     BudgetSnapshot,
     BudgetStore,
     RateLimit,
     RateState,
     ReserveRequest,
     ReserveResult,
-    SettleResult,
     Window,
     WindowState,
 )
 from gateway.errors import BudgetExceeded, RateLimited, StoreUnavailable
+from gateway.journal import SpendJournal, SpendRecord
+from gateway.metrics import Metrics
 from gateway.policy.schema import Budget, Period, Policy
 from gateway.routing import RouteContext
+from gateway.usage import RETENTION_SECONDS, day_bucket, rejection_increments
+
+log = structlog.get_logger("gateway.admission")
 
 _TTL_SECONDS = {Period.day: 2 * 86_400, Period.month: 62 * 86_400}
 
@@ -54,6 +62,33 @@ class Ticket:
     reservation_id: str
     estimate_micros: int
     result: ReserveResult
+    windows: tuple[Window, ...] = ()
+    local: bool = False
+    """Admitted by this replica alone while the store was down (fail_open)."""
+
+
+class LocalCap:
+    """The small per-replica allowance used while failing open: concurrency and requests/minute."""
+
+    def __init__(self, max_concurrent: int, requests_per_minute: int) -> None:
+        self.max_concurrent = max_concurrent
+        self.requests_per_minute = requests_per_minute
+        self.in_flight = 0
+        self._minute = -1
+        self._count = 0
+
+    def try_acquire(self, now_ms: int) -> bool:
+        minute = now_ms // 60_000
+        if minute != self._minute:
+            self._minute, self._count = minute, 0
+        if self.in_flight >= self.max_concurrent or self._count >= self.requests_per_minute:
+            return False
+        self.in_flight += 1
+        self._count += 1
+        return True
+
+    def release(self) -> None:
+        self.in_flight = max(0, self.in_flight - 1)
 
 
 def translate_store_errors(exc: budget_store.StoreError) -> StoreUnavailable:
@@ -61,10 +96,24 @@ def translate_store_errors(exc: budget_store.StoreError) -> StoreUnavailable:
 
 
 class Admission:
-    def __init__(self, policy: Policy, store: BudgetStore, *, grace_seconds: float = 30.0) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        store: BudgetStore,
+        *,
+        grace_seconds: float = 30.0,
+        metrics: Metrics | None = None,
+        journal: SpendJournal | None = None,
+    ) -> None:
         self.policy = policy
         self.store = store
         self.grace_seconds = grace_seconds
+        self.metrics = metrics or Metrics()
+        self.journal = journal
+        self.fail_open = policy.store_failure_mode == "fail_open"
+        self.local_cap = LocalCap(
+            policy.fail_open_max_concurrent, policy.fail_open_requests_per_minute
+        )
 
     def windows_for(self, principal: Principal, now: datetime) -> tuple[Window, ...]:
         assert principal.team is not None
@@ -85,12 +134,16 @@ class Admission:
     def rate_limits_for(self, principal: Principal) -> tuple[RateLimit, ...]:
         assert principal.team is not None
         team = self.policy.teams[principal.team]
-        limits = [RateLimit("team", team.rate_limits.requests_per_minute, team.rate_limits.max_concurrent)]
+        limits = [
+            RateLimit("team", team.rate_limits.requests_per_minute, team.rate_limits.max_concurrent)
+        ]
         key_limits = principal.key.rate_limits
         if key_limits.requests_per_minute is not None or key_limits.max_concurrent is not None:
             limits.append(
                 RateLimit(
-                    f"key:{principal.key_id}", key_limits.requests_per_minute, key_limits.max_concurrent
+                    f"key:{principal.key_id}",
+                    key_limits.requests_per_minute,
+                    key_limits.max_concurrent,
                 )
             )
         return tuple(limits)
@@ -118,8 +171,13 @@ class Admission:
 
     async def route_context(
         self, principal: Principal, now: datetime, max_latency_ms: int | None
-    ) -> tuple[RouteContext, BudgetSnapshot]:
-        snapshot = await self.snapshot(principal, now)
+    ) -> tuple[RouteContext, BudgetSnapshot | None]:
+        try:
+            snapshot = await self.snapshot(principal, now)
+        except StoreUnavailable:
+            if not self.fail_open:
+                raise
+            return RouteContext(max_latency_ms=max_latency_ms), None
         soft = any(
             w.spent_micros + w.reserved_micros >= self.soft_fraction(principal, w) * w.limit_micros
             for w in snapshot.window_states
@@ -133,7 +191,9 @@ class Admission:
                     list(self.policy.tiers), self.policy.routing.latency_window_seconds, _ms(now)
                 )
             except budget_store.StoreError as exc:
-                raise translate_store_errors(exc) from exc
+                if not self.fail_open:
+                    raise translate_store_errors(exc) from exc
+                stats = {}
             p95 = {tier: s.p95_ms for tier, s in stats.items() if s.p95_ms is not None}
         return RouteContext(soft, p95, max_latency_ms), snapshot
 
@@ -161,10 +221,27 @@ class Admission:
         try:
             result = await self.store.reserve(request)
         except budget_store.StoreError as exc:
+            if self.fail_open and self.local_cap.try_acquire(now_ms):
+                log.warning("admitted_locally", team=principal.team, reservation_id=reservation_id)
+                local = ReserveResult(True, "ok", (), (), None)
+                return Ticket(
+                    principal.team,
+                    reservation_id,
+                    estimate_micros,
+                    local,
+                    request.windows,
+                    local=True,
+                )
             raise translate_store_errors(exc) from exc
         if result.admitted:
-            return Ticket(principal.team, reservation_id, estimate_micros, result)
-        headers = {**budget_headers(result.window_states), **rate_headers(result.rate_states, now_ms)}
+            return Ticket(principal.team, reservation_id, estimate_micros, result, request.windows)
+        headers = {
+            **budget_headers(result.window_states),
+            **rate_headers(result.rate_states, now_ms),
+        }
+        await self.count_rejection(
+            principal.team, "budget" if result.reason == "budget_exceeded" else "rate", now
+        )
         if result.reason == "budget_exceeded":
             period = (result.blocking or "budget:day:team").split(":")[1]
             raise BudgetExceeded(
@@ -173,15 +250,31 @@ class Admission:
                 headers=headers,
             )
         blocked = next(
-            (s for s in result.rate_states if result.blocking and result.blocking.split(":", 1)[1] == s.scope),
+            (
+                s
+                for s in result.rate_states
+                if result.blocking and result.blocking.split(":", 1)[1] == s.scope
+            ),
             None,
         )
         retry_after_ms = (blocked.retry_after_ms if blocked else None) or 1000
         if result.reason == "concurrency_limited":
             retry_after_ms = 1000
         headers["retry-after"] = str(max(1, math.ceil(retry_after_ms / 1000)))
-        what = "concurrent requests" if result.reason == "concurrency_limited" else "requests per minute"
+        what = (
+            "concurrent requests"
+            if result.reason == "concurrency_limited"
+            else "requests per minute"
+        )
         raise RateLimited(f"Rate limit reached for {what} ({result.blocking}).", headers=headers)
+
+    async def count_rejection(self, team: str, kind: str, now: datetime) -> None:
+        """Best effort: a refused request still shows in the team's report and metrics."""
+        self.metrics.observe_rejection(team=team, reason=kind)
+        with contextlib.suppress(budget_store.StoreError):
+            await self.store.add_aggregates(
+                team, Aggregates(day_bucket(now), rejection_increments(kind), RETENTION_SECONDS)
+            )
 
     async def settle(
         self,
@@ -191,15 +284,44 @@ class Admission:
         *,
         ledger: Mapping[str, str] | None = None,
         latency: tuple[str, float] | None = None,
-    ) -> SettleResult:
-        try:
-            return await self.store.settle(
-                ticket.team, ticket.reservation_id, actual_micros, _ms(now), ledger=ledger, latency=latency
+        usage: Mapping[str, int] | None = None,
+    ) -> None:
+        """Settle in the store; if it cannot be reached, journal the spend for replay instead."""
+        aggregates = Aggregates(day_bucket(now), usage, RETENTION_SECONDS) if usage else None
+        if ticket.local:
+            self.local_cap.release()
+        else:
+            try:
+                await self.store.settle(
+                    ticket.team,
+                    ticket.reservation_id,
+                    actual_micros,
+                    _ms(now),
+                    ledger=ledger,
+                    latency=latency,
+                    aggregates=aggregates,
+                )
+                return
+            except budget_store.StoreError:
+                log.error("settle_failed_journaling", reservation_id=ticket.reservation_id)
+        if self.journal is None:
+            raise StoreUnavailable("The budget store is unavailable and no journal is configured.")
+        self.journal.append(
+            SpendRecord(
+                team=ticket.team,
+                reservation_id=ticket.reservation_id,
+                amount_micros=actual_micros,
+                now_ms=_ms(now),
+                windows=ticket.windows,
+                ledger=dict(ledger or {}),
+                aggregates=aggregates,
             )
-        except budget_store.StoreError as exc:
-            raise translate_store_errors(exc) from exc
+        )
 
     async def release(self, ticket: Ticket, now: datetime) -> bool:
+        if ticket.local:
+            self.local_cap.release()
+            return True
         try:
             return await self.store.release(ticket.team, ticket.reservation_id, _ms(now))
         except budget_store.StoreError as exc:

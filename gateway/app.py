@@ -9,14 +9,14 @@ from collections.abc import AsyncIterator
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from gateway.api.responses import JSONBytesResponse
 
+from gateway.admission import Admission
 from gateway.api import budget, images, system
 from gateway.api import metrics as metrics_api
 from gateway.api import reports as reports_api
 from gateway.api.middleware import RequestContextMiddleware
 from gateway.api.openapi import install_openapi
-from gateway.admission import Admission
+from gateway.api.responses import JSONBytesResponse
 from gateway.api.state import AppState
 from gateway.auth import KeyRing
 from gateway.budget import open_store
@@ -24,7 +24,9 @@ from gateway.budget.store import BudgetStore
 from gateway.classify import Classifier
 from gateway.errors import GatewayError, InvalidRequest
 from gateway.idempotency import Idempotency, open_idempotency_backend
+from gateway.journal import SpendJournal, run_replayer
 from gateway.logging import configure_logging
+from gateway.metrics import Metrics
 from gateway.policy.loader import load_policy
 from gateway.policy.schema import Policy
 from gateway.reaper import run_reaper
@@ -76,9 +78,17 @@ def create_app(
     policy = policy or load_policy(settings.policy)
     configure_logging(settings, log_prompts=policy.log_prompts)
     store = store or open_store(settings.store, key_prefix=settings.store_key_prefix)
-    admission = Admission(policy, store, grace_seconds=settings.reservation_grace_seconds)
     classifier = Classifier.from_config(policy.classifier)
     caller = ResilientCaller(policy, backend or LiteLLMBackend())
+    metrics = Metrics(circuit_states=caller.circuit_states)
+    journal = SpendJournal(settings.journal_dir)
+    admission = Admission(
+        policy,
+        store,
+        grace_seconds=settings.reservation_grace_seconds,
+        metrics=metrics,
+        journal=journal,
+    )
     state = AppState(
         settings=settings,
         policy=policy,
@@ -94,15 +104,22 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        reaper = asyncio.create_task(
-            run_reaper(policy, store, clock, settings.reaper_interval_seconds), name="reaper"
-        )
+        tasks = [
+            asyncio.create_task(
+                run_reaper(policy, store, clock, settings.reaper_interval_seconds), name="reaper"
+            ),
+            asyncio.create_task(
+                run_replayer(journal, store, settings.reaper_interval_seconds), name="replayer"
+            ),
+        ]
         try:
             yield
         finally:
-            reaper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reaper
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await store.close()
 
     app = FastAPI(
@@ -123,4 +140,5 @@ def create_app(
     app.include_router(metrics_api.router)
     app.add_middleware(RequestContextMiddleware)
     install_openapi(app, policy)
+    app.state.metrics = metrics
     return app

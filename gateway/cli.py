@@ -59,6 +59,20 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--model", default="auto")
     explain.set_defaults(handler=commands.explain)
 
+    from gateway.reports.commands import (
+        add_export_arguments,
+        add_report_arguments,
+        export_command,
+        report_command,
+    )
+
+    report = sub.add_parser("report", help="a team's usage report as json, csv, md or html")
+    add_report_arguments(report)
+    report.set_defaults(handler=report_command)
+    export = sub.add_parser("export", help="write the ledger as JSONL for a warehouse")
+    add_export_arguments(export)
+    export.set_defaults(handler=export_command)
+
     from gateway.classify.evaluate import add_eval_arguments, eval_command
 
     evaluate = sub.add_parser("eval", help="score the classifier on a labelled CSV")

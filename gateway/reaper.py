@@ -11,9 +11,10 @@ import contextlib
 
 import structlog
 
-from gateway.budget.store import BudgetStore, StoreError
+from gateway.budget.store import Aggregates, BudgetStore, StoreError
 from gateway.policy.schema import Policy
 from gateway.service import Clock
+from gateway.usage import RETENTION_SECONDS, day_bucket, unsettled_increments
 
 log = structlog.get_logger("gateway.reaper")
 
@@ -24,6 +25,17 @@ async def reap_once(policy: Policy, store: BudgetStore, clock: Clock) -> int:
     for team in policy.teams:
         for reservation in await store.reap(team, now_ms):
             reaped += 1
+            meta = reservation.meta
+            increments = unsettled_increments(
+                tier=meta.get("tier", "unknown"),
+                images=int(meta.get("n", "1")),
+                estimate_micros=reservation.estimate_micros,
+                baseline_micros=int(meta.get("baseline_estimate_micros", "0")),
+                categories=[c for c in meta.get("categories", "").split(";") if c],
+            )
+            await store.add_aggregates(
+                team, Aggregates(day_bucket(clock()), increments, RETENTION_SECONDS)
+            )
             log.warning(
                 "reservation_reaped",
                 team=team,

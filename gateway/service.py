@@ -23,10 +23,11 @@ from gateway.auth import Principal
 from gateway.classify import Classification, Classifier
 from gateway.errors import GatewayError, InvalidRequest, PermissionDenied
 from gateway.policy.schema import Policy, Tier
+from gateway.resilience import ResilientCaller
 from gateway.routing import RouteContext, RoutingDecision, decide_route
 from gateway.tokens import count_text_tokens
-from gateway.resilience import ResilientCaller
 from gateway.upstream import UpstreamCall, UpstreamResult
+from gateway.usage import success_increments
 
 log = structlog.get_logger("gateway.service")
 
@@ -103,7 +104,9 @@ class ImageService:
     ) -> tuple[RoutingDecision, Classification]:
         if principal.team is None:
             raise PermissionDenied("Admin keys cannot generate images; use a team key.")
+        started = time.perf_counter()
         classification = self.classifier.classify(request.prompt)
+        self.admission.metrics.observe_classification(time.perf_counter() - started)
         decision = decide_route(self.policy, principal.team, request.model, classification, context)
         return decision, classification
 
@@ -176,7 +179,11 @@ class ImageService:
             estimate_micros=estimate,
             timeout_seconds=deadline_seconds,
             now=now,
-            meta=self._ledger_fields(principal, request, decision, classification, request_id),
+            meta={
+                **self._ledger_fields(principal, request, decision, classification, request_id),
+                "estimate_micros_at_reserve": str(estimate),
+                "baseline_estimate_micros": str(self._baseline_estimate(request, prompt_tokens)),
+            },
         )
         started = time.perf_counter()
         try:
@@ -218,13 +225,37 @@ class ImageService:
             attempts=str(called.attempts),
             fallback="1" if called.fell_back_from else "0",
         )
+        usage = success_increments(
+            tier=decision.tier,
+            images=len(result.images_b64),
+            cost_micros=cost,
+            baseline_micros=self.baseline_cost(request, text_tokens, image_tokens),
+            text_tokens=text_tokens,
+            image_tokens=image_tokens,
+            latency_ms=latency_ms,
+            categories=[str(c) for c in classification.categories],
+            reasons=decision.reasons,
+            downgraded=self._downgraded(decision),
+            fallback=called.fell_back_from is not None,
+        )
         try:
             await self.admission.settle(
-                ticket, cost, self.clock(), ledger=ledger, latency=(decision.tier, result.latency_ms)
+                ticket, cost, self.clock(), ledger=ledger,
+                latency=(decision.tier, result.latency_ms), usage=usage,
             )
         except GatewayError:
             # The image exists and the estimate stays reserved; the reaper charges it later.
             log.error("settle_failed", reservation_id=ticket.reservation_id)
+        self.admission.metrics.observe_request(
+            team=ticket.team,
+            tier=decision.tier,
+            categories=[str(c) for c in classification.categories],
+            reasons=decision.reasons,
+            latency_seconds=result.latency_ms / 1000,
+            cost_micros=cost,
+            window_states=ticket.result.window_states,
+            remaining_adjust_micros=estimate - cost,
+        )
         headers = {
             **budget_headers(ticket.result.window_states, adjust_micros=cost - estimate),
             **rate_headers(ticket.result.rate_states, int(now.timestamp() * 1000)),
@@ -240,6 +271,19 @@ class ImageService:
             usage_reported=reported,
             headers=headers,
         )
+
+    def _downgraded(self, decision: RoutingDecision) -> bool:
+        rank = self.policy.routing.precedence.index
+        classified = decision.classified_tier or decision.tier
+        return rank(decision.tier) > rank(classified)
+
+    def _baseline_estimate(self, request: ImageGenerationRequest, prompt_tokens: int) -> int:
+        tier = self.policy.tiers[self.baseline_tier]
+        try:
+            text_tokens, image_tokens = estimate_usage(tier, request, prompt_tokens)
+        except InvalidRequest:
+            return 0
+        return tier.pricing.cost_micros(text_tokens, image_tokens)
 
     def _estimate(self, tier_name: str, request: ImageGenerationRequest, prompt_tokens: int) -> int:
         tier = self.policy.tiers[tier_name]
@@ -270,6 +314,8 @@ class ImageService:
         }
 
     async def _release(self, ticket: Ticket, exc: GatewayError) -> None:
+        kind = "upstream" if exc.status_code >= 500 else "other"
+        await self.admission.count_rejection(ticket.team, kind, self.clock())
         try:
             await self.admission.release(ticket, self.clock())
         except GatewayError:

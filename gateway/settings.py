@@ -32,4 +32,8 @@ class Settings(BaseSettings):
     body_timeout_seconds: float = Field(
         default=10.0, gt=0, description="Longest a client may take to send the request body."
     )
+    journal_dir: Path = Field(
+        default=Path(".tiergate/journal"),
+        description="Where spend that could not reach the store waits for replay.",
+    )
     drain_seconds: float = Field(default=30.0, ge=0, description="Graceful shutdown budget.")

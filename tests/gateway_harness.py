@@ -29,6 +29,7 @@ async def gateway_client(
     *,
     store: str = "memory://",
     mutate: Any = None,
+    journal_dir: Any = None,
     **team_overrides: dict[str, Any],
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
     """Yields (client, app); a redis store gets a unique key prefix, deleted afterwards."""
@@ -37,8 +38,9 @@ async def gateway_client(
         mutate(raw)
     policy = load_policy_text(yaml.safe_dump(raw), env=env)
     prefix = "tgtest-" + uuid.uuid4().hex[:10]
+    extra = {"journal_dir": journal_dir} if journal_dir is not None else {}
     settings = Settings(store=store, store_key_prefix=prefix, reaper_interval_seconds=0.2,
-                        reservation_grace_seconds=0.5)
+                        reservation_grace_seconds=0.5, **extra)
     app = create_app(settings, policy=policy)
     try:
         async with app.router.lifespan_context(app):

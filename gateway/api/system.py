@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from gateway.api.responses import JSONBytesResponse
 
 from gateway.api.models import ModelCard, ModelList
+from gateway.api.responses import JSONBytesResponse
 from gateway.api.state import get_state
 from gateway.routing import AUTO_MODEL
 
@@ -37,5 +37,8 @@ async def readyz(request: Request) -> JSONBytesResponse:
         "status": "ready" if store_ok else "unavailable",
         "checks": {"store": "ok" if store_ok else "down"},
         "circuits": state.service.caller.circuit_states(),
+        "journal_pending": state.service.admission.journal.pending()
+        if state.service.admission.journal
+        else 0,
     }
     return JSONBytesResponse(body, status_code=200 if store_ok else 503)

@@ -196,7 +196,17 @@ class Policy(StrictModel):
     classifier: ClassifierConfig = ClassifierConfig()
     admin: Admin = Admin()
     log_prompts: bool = False
-    store_failure_mode: Literal["fail_closed", "fail_open"] = "fail_closed"
+    store_failure_mode: Literal["fail_closed", "fail_open"] = Field(
+        default="fail_closed",
+        description="When the budget store is down: refuse with 503, or admit under a local cap "
+        "and journal the spend for replay.",
+    )
+    fail_open_max_concurrent: int = Field(
+        default=4, ge=1, description="Per replica, while failing open."
+    )
+    fail_open_requests_per_minute: int = Field(
+        default=60, ge=1, description="Per replica, while failing open."
+    )
 
     @model_validator(mode="after")
     def _check_references(self) -> Self:

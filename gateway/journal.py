@@ -1,0 +1,176 @@
+"""A local spend journal: settles that could not reach the store, replayed when it returns.
+
+Each worker appends JSON lines to its own file (``journal-<pid>.jsonl``) and
+fsyncs them, so a crash loses nothing that was written. The replayer settles
+each record's reservation if the store still holds it, and otherwise records the
+spend with the store's idempotent ``charge`` (the store lost the reservation, or
+it was admitted locally while the store was down). Replaying twice is harmless:
+settle and charge are both idempotent by id. Files of workers that no longer
+run are replayed too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import structlog
+
+from gateway.budget.store import Aggregates, BudgetStore, StoreError, Window
+
+log = structlog.get_logger("gateway.journal")
+
+
+@dataclass(frozen=True, slots=True)
+class SpendRecord:
+    team: str
+    reservation_id: str
+    amount_micros: int
+    now_ms: int
+    windows: tuple[Window, ...]
+    ledger: dict[str, str]
+    aggregates: Aggregates | None
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(
+            {
+                "team": self.team,
+                "reservation_id": self.reservation_id,
+                "amount_micros": self.amount_micros,
+                "now_ms": self.now_ms,
+                "windows": [
+                    [w.scope, w.period, w.bucket, w.limit_micros, w.ttl_seconds]
+                    for w in self.windows
+                ],
+                "ledger": self.ledger,
+                "aggregates": None
+                if self.aggregates is None
+                else [
+                    self.aggregates.bucket,
+                    dict(self.aggregates.increments),
+                    self.aggregates.ttl_seconds,
+                ],
+            }
+        )
+
+    @classmethod
+    def from_json(cls, line: bytes) -> SpendRecord:
+        data: dict[str, Any] = orjson.loads(line)
+        aggregates = data.get("aggregates")
+        return cls(
+            team=data["team"],
+            reservation_id=data["reservation_id"],
+            amount_micros=int(data["amount_micros"]),
+            now_ms=int(data["now_ms"]),
+            windows=tuple(Window(*w) for w in data["windows"]),
+            ledger=dict(data["ledger"]),
+            aggregates=None
+            if aggregates is None
+            else Aggregates(aggregates[0], aggregates[1], int(aggregates[2])),
+        )
+
+
+class SpendJournal:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.path = directory / f"journal-{os.getpid()}.jsonl"
+        self._lock = asyncio.Lock()
+
+    def append(self, record: SpendRecord) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, record.to_json() + b"\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        log.warning(
+            "spend_journaled",
+            team=record.team,
+            reservation_id=record.reservation_id,
+            amount_micros=record.amount_micros,
+        )
+
+    def pending_files(self) -> list[Path]:
+        if not self.directory.is_dir():
+            return []
+        return [
+            p
+            for p in sorted(self.directory.glob("journal-*.jsonl"))
+            if p == self.path or not _pid_alive(p)
+        ]
+
+    def pending(self) -> int:
+        return sum(len(p.read_bytes().splitlines()) for p in self.pending_files())
+
+    async def replay(self, store: BudgetStore) -> int:
+        """Replay every pending record; returns how many reached the store."""
+        replayed = 0
+        async with self._lock:
+            for path in self.pending_files():
+                lines = [line for line in path.read_bytes().splitlines() if line.strip()]
+                done = 0
+                try:
+                    for line in lines:
+                        await replay_record(store, SpendRecord.from_json(line))
+                        done += 1
+                finally:
+                    _rewrite(path, lines[done:])
+                replayed += done
+        if replayed:
+            log.info("journal_replayed", records=replayed)
+        return replayed
+
+
+async def replay_record(store: BudgetStore, record: SpendRecord) -> None:
+    result = await store.settle(
+        record.team,
+        record.reservation_id,
+        record.amount_micros,
+        record.now_ms,
+        ledger=record.ledger,
+        aggregates=record.aggregates,
+    )
+    if result.outcome == "unknown_reservation":
+        await store.charge(
+            record.team,
+            record.reservation_id,
+            record.windows,
+            record.amount_micros,
+            record.now_ms,
+            ledger={**record.ledger, "journaled": "1"},
+            aggregates=record.aggregates,
+        )
+
+
+async def run_replayer(journal: SpendJournal, store: BudgetStore, interval_seconds: float) -> None:
+    while True:
+        await asyncio.sleep(interval_seconds)
+        if journal.pending_files() and await store.ping():
+            with contextlib.suppress(StoreError):
+                await journal.replay(store)
+
+
+def _rewrite(path: Path, remaining: list[bytes]) -> None:
+    if not remaining:
+        path.unlink(missing_ok=True)
+        return
+    temporary = path.with_suffix(".tmp")
+    temporary.write_bytes(b"\n".join(remaining) + b"\n")
+    os.replace(temporary, path)
+
+
+def _pid_alive(path: Path) -> bool:
+    try:
+        pid = int(path.stem.removeprefix("journal-"))
+        os.kill(pid, 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
