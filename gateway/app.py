@@ -104,23 +104,25 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        interval = settings.reaper_interval_seconds
         tasks = [
-            asyncio.create_task(
-                run_reaper(policy, store, clock, settings.reaper_interval_seconds), name="reaper"
-            ),
-            asyncio.create_task(
-                run_replayer(journal, store, settings.reaper_interval_seconds), name="replayer"
-            ),
+            asyncio.create_task(run_reaper(policy, store, clock, interval, stop), name="reaper"),
+            asyncio.create_task(run_replayer(journal, store, interval, stop), name="replayer"),
         ]
         try:
             yield
         finally:
-            for task in tasks:
+            # Let the loops finish their current store call: cancelling a redis-py command
+            # mid-flight can leave its connection in a state that hangs the pool's close.
+            stop.set()
+            _, late = await asyncio.wait(tasks, timeout=10)
+            for task in late:
                 task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            await store.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(store.close(), 5)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(state.idempotency.close(), 5)
 
     app = FastAPI(
         title="tiergate",

@@ -46,6 +46,8 @@ class IdempotencyBackend(Protocol):
 
     async def delete(self, key: str) -> None: ...
 
+    async def close(self) -> None: ...
+
 
 class MemoryIdempotencyBackend:
     def __init__(self) -> None:
@@ -75,6 +77,9 @@ class MemoryIdempotencyBackend:
 
     async def delete(self, key: str) -> None:
         self._records.pop(key, None)
+
+    async def close(self) -> None:
+        self._records.clear()
 
 
 class RedisIdempotencyBackend:
@@ -198,6 +203,9 @@ class Idempotency:
 
     async def abandon(self, team: str, key: str) -> None:
         await self.backend.delete(self.storage_key(team, key))
+
+    async def close(self) -> None:
+        await self.backend.close()
 
 
 def _stored(record: dict[str, Any]) -> StoredResponse:

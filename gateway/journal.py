@@ -148,9 +148,12 @@ async def replay_record(store: BudgetStore, record: SpendRecord) -> None:
         )
 
 
-async def run_replayer(journal: SpendJournal, store: BudgetStore, interval_seconds: float) -> None:
-    while True:
-        await asyncio.sleep(interval_seconds)
+async def run_replayer(
+    journal: SpendJournal, store: BudgetStore, interval_seconds: float, stop: asyncio.Event
+) -> None:
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval_seconds)
         if journal.pending_files() and await store.ping():
             with contextlib.suppress(StoreError):
                 await journal.replay(store)

@@ -46,8 +46,12 @@ async def reap_once(policy: Policy, store: BudgetStore, clock: Clock) -> int:
     return reaped
 
 
-async def run_reaper(policy: Policy, store: BudgetStore, clock: Clock, interval_seconds: float) -> None:
-    while True:
+async def run_reaper(
+    policy: Policy, store: BudgetStore, clock: Clock, interval_seconds: float, stop: asyncio.Event
+) -> None:
+    """Reap every interval until ``stop`` is set (never cancelled mid-command: see app.py)."""
+    while not stop.is_set():
         with contextlib.suppress(StoreError):
             await reap_once(policy, store, clock)
-        await asyncio.sleep(interval_seconds)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval_seconds)
