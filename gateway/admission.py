@@ -285,14 +285,19 @@ class Admission:
         ledger: Mapping[str, str] | None = None,
         latency: tuple[str, float] | None = None,
         usage: Mapping[str, int] | None = None,
+        if_reaped: Mapping[str, int] | None = None,
     ) -> None:
-        """Settle in the store; if it cannot be reached, journal the spend for replay instead."""
+        """Settle in the store; if it cannot be reached, journal the spend for replay instead.
+
+        ``if_reaped`` is what the reaper added to the aggregates had it charged this
+        reservation; a settle that corrects a reaped reservation takes it back out.
+        """
         aggregates = Aggregates(day_bucket(now), usage, RETENTION_SECONDS) if usage else None
         if ticket.local:
             self.local_cap.release()
         else:
             try:
-                await self.store.settle(
+                result = await self.store.settle(
                     ticket.team,
                     ticket.reservation_id,
                     actual_micros,
@@ -301,6 +306,8 @@ class Admission:
                     latency=latency,
                     aggregates=aggregates,
                 )
+                if result.outcome == "corrected_after_reap" and if_reaped:
+                    await undo_reaped_aggregates(self.store, ticket.team, if_reaped, now)
                 return
             except budget_store.StoreError:
                 log.error("settle_failed_journaling", reservation_id=ticket.reservation_id)
@@ -313,6 +320,7 @@ class Admission:
                 amount_micros=actual_micros,
                 now_ms=_ms(now),
                 windows=ticket.windows,
+                if_reaped=dict(if_reaped or {}),
                 ledger=dict(ledger or {}),
                 aggregates=aggregates,
             )
@@ -326,6 +334,15 @@ class Admission:
             return await self.store.release(ticket.team, ticket.reservation_id, _ms(now))
         except budget_store.StoreError as exc:
             raise translate_store_errors(exc) from exc
+
+
+async def undo_reaped_aggregates(
+    store: BudgetStore, team: str, reaped: Mapping[str, int], now: datetime
+) -> None:
+    """The request was counted once as unsettled by the reaper and once by its late settle."""
+    negated = {field: -value for field, value in reaped.items()}
+    with contextlib.suppress(budget_store.StoreError):
+        await store.add_aggregates(team, Aggregates(day_bucket(now), negated, RETENTION_SECONDS))
 
 
 def _ms(now: datetime) -> int:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.admission import Admission
 from gateway.api import budget, images, system
@@ -22,7 +23,7 @@ from gateway.auth import KeyRing
 from gateway.budget import open_store
 from gateway.budget.store import BudgetStore
 from gateway.classify import Classifier
-from gateway.errors import GatewayError, InvalidRequest
+from gateway.errors import GatewayError, InvalidRequest, NotFound
 from gateway.idempotency import Idempotency, open_idempotency_backend
 from gateway.journal import SpendJournal, run_replayer
 from gateway.logging import configure_logging
@@ -40,6 +41,7 @@ log = structlog.get_logger("gateway.app")
 
 async def render_gateway_error(request: Request, exc: Exception) -> JSONBytesResponse:
     assert isinstance(exc, GatewayError)
+    structlog.contextvars.bind_contextvars(error_code=exc.code, error_type=exc.error_type)
     return JSONBytesResponse(exc.to_body(), status_code=exc.status_code, headers=exc.headers)
 
 
@@ -48,6 +50,21 @@ async def render_internal_error(request: Request, exc: Exception) -> JSONBytesRe
     return await render_gateway_error(
         request, GatewayError("The gateway hit an internal error.", code="internal_error")
     )
+
+
+async def render_http_error(request: Request, exc: Exception) -> JSONBytesResponse:
+    """Starlette's own 404/405s, in the OpenAI shape like every other error."""
+    assert isinstance(exc, StarletteHTTPException)
+    error: GatewayError = (
+        NotFound(f"Unknown path {request.url.path!r}.")
+        if exc.status_code == 404
+        else InvalidRequest(str(exc.detail), code="method_not_allowed")
+    )
+    response = await render_gateway_error(request, error)
+    response.status_code = exc.status_code
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
 
 
 async def render_validation_error(request: Request, exc: Exception) -> JSONBytesResponse:
@@ -134,6 +151,7 @@ def create_app(
     app.state.tiergate = state
     app.add_exception_handler(GatewayError, render_gateway_error)
     app.add_exception_handler(RequestValidationError, render_validation_error)
+    app.add_exception_handler(StarletteHTTPException, render_http_error)
     app.add_exception_handler(Exception, render_internal_error)
     app.include_router(images.router)
     app.include_router(system.router)

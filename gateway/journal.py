@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import orjson
 import structlog
 
 from gateway.budget.store import Aggregates, BudgetStore, StoreError, Window
+from gateway.usage import RETENTION_SECONDS
 
 log = structlog.get_logger("gateway.journal")
 
@@ -35,6 +36,7 @@ class SpendRecord:
     windows: tuple[Window, ...]
     ledger: dict[str, str]
     aggregates: Aggregates | None
+    if_reaped: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
         return orjson.dumps(
@@ -69,6 +71,7 @@ class SpendRecord:
             now_ms=int(data["now_ms"]),
             windows=tuple(Window(*w) for w in data["windows"]),
             ledger=dict(data["ledger"]),
+            if_reaped={str(k): int(v) for k, v in (data.get("if_reaped") or {}).items()},
             aggregates=None
             if aggregates is None
             else Aggregates(aggregates[0], aggregates[1], int(aggregates[2])),
@@ -136,6 +139,11 @@ async def replay_record(store: BudgetStore, record: SpendRecord) -> None:
         ledger=record.ledger,
         aggregates=record.aggregates,
     )
+    if result.outcome == "corrected_after_reap" and record.if_reaped:
+        negated = {name: -value for name, value in record.if_reaped.items()}
+        bucket = record.aggregates.bucket if record.aggregates else ""
+        if bucket:
+            await store.add_aggregates(record.team, Aggregates(bucket, negated, RETENTION_SECONDS))
     if result.outcome == "unknown_reservation":
         await store.charge(
             record.team,

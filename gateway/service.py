@@ -27,7 +27,7 @@ from gateway.resilience import ResilientCaller
 from gateway.routing import RouteContext, RoutingDecision, decide_route
 from gateway.tokens import count_text_tokens
 from gateway.upstream import UpstreamCall, UpstreamResult
-from gateway.usage import success_increments
+from gateway.usage import success_increments, unsettled_increments
 
 log = structlog.get_logger("gateway.service")
 
@@ -119,7 +119,9 @@ class ImageService:
                 param="n",
             )
         extra: dict[str, object] = {}
-        for name in ("output_format", "background", "user", "output_compression", "moderation"):
+        for name in (
+            "output_format", "background", "user", "output_compression", "moderation", "style"
+        ):
             value = getattr(request, name)
             if value is not None:
                 extra[name] = value
@@ -149,6 +151,8 @@ class ImageService:
         request_id: str,
         max_latency_ms: int | None = None,
     ) -> Outcome:
+        if principal.team is None:
+            raise PermissionDenied("Admin keys cannot generate images; use a team key.")
         now = self.clock()
         context, _ = await self.admission.route_context(principal, now, max_latency_ms)
         decision, classification = self.decide(principal, request, context)
@@ -198,6 +202,7 @@ class ImageService:
                                                        classification, request_id))
             raise
         result = called.result
+        reserved_tier = decision.tier
         if called.fell_back_from is not None:
             decision = RoutingDecision(
                 called.tier,
@@ -242,6 +247,13 @@ class ImageService:
             await self.admission.settle(
                 ticket, cost, self.clock(), ledger=ledger,
                 latency=(decision.tier, result.latency_ms), usage=usage,
+                if_reaped=unsettled_increments(
+                    tier=reserved_tier,
+                    images=request.n,
+                    estimate_micros=estimate,
+                    baseline_micros=self._baseline_estimate(request, prompt_tokens),
+                    categories=[str(c) for c in classification.categories],
+                ),
             )
         except GatewayError:
             # The image exists and the estimate stays reserved; the reaper charges it later.

@@ -10,14 +10,18 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from gateway import idempotency
-from gateway.api.responses import JSONBytesResponse
-
 from gateway.api.models import ErrorResponse, ImageGenerationRequest, ImagesResponse
 from gateway.api.parsing import parse_json_body
+from gateway.api.responses import JSONBytesResponse
 from gateway.api.state import AppState, get_state
 from gateway.auth import Principal
-from gateway.errors import IdempotencyConflict, PayloadTooLarge, PermissionDenied, RequestTimeout
-from gateway.errors import InvalidRequest
+from gateway.errors import (
+    IdempotencyConflict,
+    InvalidRequest,
+    PayloadTooLarge,
+    PermissionDenied,
+    RequestTimeout,
+)
 from gateway.service import estimate_usage, format_usd
 
 router = APIRouter()

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, field_validator
 
 from gateway.policy.schema import Quality
-
 
 
 def _reject_strings(value: Any) -> Any:

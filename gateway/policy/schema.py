@@ -17,6 +17,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from gateway.classify import Category
 from gateway.classify.config import ClassifierConfig
 
 SIZE_PATTERN = re.compile(r"^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$")
@@ -128,12 +129,21 @@ class RateLimits(StrictModel):
     max_concurrent: int | None = Field(default=None, gt=0)
 
 
+def one_budget_per_period(value: tuple[Budget, ...]) -> tuple[Budget, ...]:
+    periods = [b.period for b in value]
+    if len(periods) != len(set(periods)):
+        raise ValueError("at most one budget per period")
+    return value
+
+
 class ApiKey(StrictModel):
     id: Name = Field(description="Public key id, safe to log.")
     sha256: str = Field(pattern=SHA256_PATTERN, description="Hex SHA-256 of the key.")
-    budgets: tuple[Budget, ...] = ()
+    budgets: tuple[Budget, ...] = Field(default=(), description="Per-key budgets (team keys).")
     rate_limits: RateLimits = RateLimits()
     disabled: bool = False
+
+    _one_budget_per_period = field_validator("budgets")(one_budget_per_period)
 
 
 class Team(StrictModel):
@@ -148,13 +158,7 @@ class Team(StrictModel):
     allow_downgrade_fallback: bool = True
     allow_upgrade_fallback: bool = False
 
-    @field_validator("budgets")
-    @classmethod
-    def _one_budget_per_period(cls, value: tuple[Budget, ...]) -> tuple[Budget, ...]:
-        periods = [b.period for b in value]
-        if len(periods) != len(set(periods)):
-            raise ValueError("at most one budget per period")
-        return value
+    _one_budget_per_period = field_validator("budgets")(one_budget_per_period)
 
 
 class Routing(StrictModel):
@@ -170,6 +174,16 @@ class Routing(StrictModel):
         },
         description="Which tier each classifier category needs.",
     )
+    @field_validator("category_tiers")
+    @classmethod
+    def _known_categories(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - {c.value for c in Category})
+        if unknown:
+            raise ValueError(
+                f"unknown categories {unknown}; use {', '.join(c.value for c in Category)}"
+            )
+        return value
+
     precedence: tuple[Name, ...] = Field(
         default=("flagship", "efficient"),
         description="When categories ask for different tiers, the first tier listed here wins.",

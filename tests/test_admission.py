@@ -1,0 +1,64 @@
+"""Admission above the store: a late settle after a reap is counted once in spend and aggregates."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import yaml
+
+from gateway.admission import Admission
+from gateway.auth import KeyRing
+from gateway.budget import BudgetStore, open_store
+from gateway.policy.loader import load_policy_text
+from gateway.reaper import reap_once
+from gateway.usage import day_bucket, success_increments, unsettled_increments
+from tests.conftest import TEAM_KEYS, policy_dict
+from tests.gateway_harness import delete_prefix
+from tests.support import REDIS_URL, require_redis
+
+POLICY = load_policy_text(
+    yaml.safe_dump(policy_dict(alpha={"budgets": [{"period": "day", "limit_usd": 10}]})), env={}
+)
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["memory://", "redis"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[BudgetStore]:
+    prefix = "tgadm-" + uuid.uuid4().hex[:8]
+    if request.param == "redis":
+        require_redis()
+        opened = open_store(REDIS_URL, key_prefix=prefix)
+    else:
+        opened = open_store("memory://", key_prefix=prefix)
+    yield opened
+    await opened.close()
+    if request.param == "redis":
+        await delete_prefix(prefix)
+
+
+async def test_settle_after_reap_counts_the_request_once(store: BudgetStore) -> None:
+    admission = Admission(POLICY, store, grace_seconds=0)
+    principal = KeyRing(POLICY).authenticate(f"Bearer {TEAM_KEYS['alpha']}")
+    meta = {"tier": "flagship", "n": "1", "categories": "photorealism",
+            "baseline_estimate_micros": "40000"}
+    ticket = await admission.reserve(principal, "r1", 40_000, 1.0, NOW, meta)
+    later = NOW + timedelta(seconds=5)
+    assert await reap_once(POLICY, store, lambda: later) == 1
+    if_reaped = unsettled_increments(tier="flagship", images=1, estimate_micros=40_000,
+                                     baseline_micros=40_000, categories=["photorealism"])
+    usage = success_increments(tier="flagship", images=1, cost_micros=35_000,
+                               baseline_micros=35_000, text_tokens=10, image_tokens=1056,
+                               latency_ms=900, categories=["photorealism"], reasons=[],
+                               downgraded=False, fallback=False)
+    await admission.settle(ticket, 35_000, later, usage=usage, if_reaped=if_reaped)
+    snapshot = await admission.snapshot(principal, later)
+    day = next(w for w in snapshot.window_states if w.period == "day")
+    assert (day.spent_micros, day.reserved_micros) == (35_000, 0)
+    aggregates = (await store.aggregates("alpha", [day_bucket(later)]))[day_bucket(later)]
+    assert aggregates["requests"] == 1
+    assert aggregates["cost_micros"] == 35_000
+    assert aggregates["tier:flagship:requests"] == 1
+    assert aggregates.get("unsettled", 0) == 0
