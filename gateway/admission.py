@@ -2,9 +2,11 @@
 
 The store does atomic arithmetic; this module turns a team's policy and "now" into
 the windows, rate limits and deadlines it checks, and turns its answers into
-routing context, 429s and response headers. One round trip to read the snapshot
-(plus one for latency stats, only when a latency budget applies), one to reserve,
-one to settle.
+routing context, 429s and response headers. One round trip to reserve and one to
+settle; the snapshot routing reads (soft limits) comes from the caller's last reserve
+when that is younger than ``snapshot_max_age_seconds``, else it costs one more round
+trip (plus one for latency stats, only when a latency budget applies). Hard limits
+never depend on it: reserve checks them atomically.
 """
 
 from __future__ import annotations
@@ -104,10 +106,14 @@ class Admission:
         grace_seconds: float = 30.0,
         metrics: Metrics | None = None,
         journal: SpendJournal | None = None,
+        snapshot_max_age_seconds: float = 0.25,
     ) -> None:
         self.policy = policy
         self.store = store
         self.grace_seconds = grace_seconds
+        self.snapshot_max_age_seconds = snapshot_max_age_seconds
+        # (team, key id) -> (when, the states the caller's last reserve returned); per replica.
+        self._recent: dict[tuple[str, str], tuple[float, BudgetSnapshot]] = {}
         self.metrics = metrics or Metrics()
         self.journal = journal
         self.fail_open = policy.store_failure_mode == "fail_open"
@@ -169,11 +175,20 @@ class Admission:
         except budget_store.StoreError as exc:
             raise translate_store_errors(exc) from exc
 
+    def recent_snapshot(self, principal: Principal, now: datetime) -> BudgetSnapshot | None:
+        """What the caller's last reserve returned, if younger than the max age."""
+        assert principal.team is not None
+        recent = self._recent.get((principal.team, principal.key_id))
+        if recent is None:
+            return None
+        age = now.timestamp() - recent[0]
+        return recent[1] if 0 <= age <= self.snapshot_max_age_seconds else None
+
     async def route_context(
         self, principal: Principal, now: datetime, max_latency_ms: int | None
     ) -> tuple[RouteContext, BudgetSnapshot | None]:
         try:
-            snapshot = await self.snapshot(principal, now)
+            snapshot = self.recent_snapshot(principal, now) or await self.snapshot(principal, now)
         except StoreUnavailable:
             if not self.fail_open:
                 raise
@@ -233,6 +248,10 @@ class Admission:
                     local=True,
                 )
             raise translate_store_errors(exc) from exc
+        self._recent[(principal.team, principal.key_id)] = (
+            now.timestamp(),
+            BudgetSnapshot(principal.team, now_ms, result.window_states, result.rate_states),
+        )
         if result.admitted:
             return Ticket(principal.team, reservation_id, estimate_micros, result, request.windows)
         headers = {

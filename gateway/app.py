@@ -78,9 +78,19 @@ async def render_validation_error(request: Request, exc: Exception) -> JSONBytes
 def max_request_seconds(policy: Policy) -> float:
     """Longest a request can take upstream: every tier tried with all its retries."""
     return sum(
-        tier.timeout_seconds * (tier.max_retries + 1) + tier.max_retry_after_seconds * tier.max_retries
+        tier.timeout_seconds * (tier.max_retries + 1)
+        + tier.max_retry_after_seconds * tier.max_retries
         for tier in policy.tiers.values()
     )
+
+
+def build_backend(settings: Settings, policy: Policy) -> ImageBackend:
+    """The upstream backend ``settings.upstream`` names (TIERGATE_UPSTREAM)."""
+    if settings.upstream == "litellm":
+        return LiteLLMBackend()
+    from gateway.upstream_httpx import RoutingBackend
+
+    return RoutingBackend((tier.model, tier.api_base) for tier in policy.tiers.values())
 
 
 def create_app(
@@ -96,7 +106,8 @@ def create_app(
     configure_logging(settings, log_prompts=policy.log_prompts)
     store = store or open_store(settings.store, key_prefix=settings.store_key_prefix)
     classifier = Classifier.from_config(policy.classifier)
-    caller = ResilientCaller(policy, backend or LiteLLMBackend())
+    backend = backend or build_backend(settings, policy)
+    caller = ResilientCaller(policy, backend)
     metrics = Metrics(circuit_states=caller.circuit_states)
     journal = SpendJournal(settings.journal_dir)
     admission = Admission(
@@ -140,6 +151,10 @@ def create_app(
                 await asyncio.wait_for(store.close(), 5)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(state.idempotency.close(), 5)
+            close = getattr(backend, "aclose", None)
+            if close is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(close(), 5)
 
     app = FastAPI(
         title="tiergate",

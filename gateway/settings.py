@@ -26,7 +26,9 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     reaper_interval_seconds: float = Field(default=5.0, gt=0)
     reservation_grace_seconds: float = Field(
-        default=30.0, ge=0, description="Added to the tier timeout to form a reservation's deadline."
+        default=30.0,
+        ge=0,
+        description="Added to the tier timeout to form a reservation's deadline.",
     )
     max_body_bytes: int = Field(default=256 * 1024, gt=0)
     body_timeout_seconds: float = Field(
@@ -37,3 +39,8 @@ class Settings(BaseSettings):
         description="Where spend that could not reach the store waits for replay.",
     )
     drain_seconds: float = Field(default=30.0, ge=0, description="Graceful shutdown budget.")
+    upstream: Literal["auto", "litellm"] = Field(
+        default="auto",
+        description="auto: a direct httpx call for openai/… and azure_ai/MAI-… tiers with an "
+        "api_base, litellm for every other provider; litellm: litellm for every tier.",
+    )

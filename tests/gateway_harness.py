@@ -19,8 +19,10 @@ from tests.support import REDIS_URL
 
 
 def sim_env_for(efficient_port: int, flagship_port: int) -> dict[str, str]:
-    return {"TIERGATE_SIM_EFFICIENT_PORT": str(efficient_port),
-            "TIERGATE_SIM_FLAGSHIP_PORT": str(flagship_port)}
+    return {
+        "TIERGATE_SIM_EFFICIENT_PORT": str(efficient_port),
+        "TIERGATE_SIM_FLAGSHIP_PORT": str(flagship_port),
+    }
 
 
 @contextlib.asynccontextmanager
@@ -30,6 +32,7 @@ async def gateway_client(
     store: str = "memory://",
     mutate: Any = None,
     journal_dir: Any = None,
+    upstream: str = "auto",
     **team_overrides: dict[str, Any],
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
     """Yields (client, app); a redis store gets a unique key prefix, deleted afterwards."""
@@ -38,15 +41,23 @@ async def gateway_client(
         mutate(raw)
     policy = load_policy_text(yaml.safe_dump(raw), env=env)
     prefix = "tgtest-" + uuid.uuid4().hex[:10]
-    extra = {"journal_dir": journal_dir} if journal_dir is not None else {}
-    settings = Settings(store=store, store_key_prefix=prefix, reaper_interval_seconds=0.2,
-                        reservation_grace_seconds=0.5, **extra)
+    extra: dict[str, Any] = {"upstream": upstream}
+    if journal_dir is not None:
+        extra["journal_dir"] = journal_dir
+    settings = Settings(
+        store=store,
+        store_key_prefix=prefix,
+        reaper_interval_seconds=0.2,
+        reservation_grace_seconds=0.5,
+        **extra,
+    )
     app = create_app(settings, policy=policy)
     try:
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://gateway",
-                                         timeout=30) as client:
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://gateway", timeout=30
+            ) as client:
                 yield client, app
     finally:
         if store.startswith("redis"):

@@ -48,6 +48,9 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--latency-seed", type=int, default=None, help="seed for latency draws")
     parser.add_argument("--api-key", default=None, help="require this key (api-key or Bearer)")
     parser.add_argument("--image-cache-size", type=int, default=None, help="PNGs kept cached")
+    parser.add_argument(
+        "--image-bytes", type=int, default=None, help="pad every PNG to this many bytes"
+    )
     faults = parser.add_argument_group("faults (also changeable at run time: PUT /admin/faults)")
     for field, kind, help_text in _FAULT_FLAGS:
         faults.add_argument(f"--{field.replace('_', '-')}", type=kind, default=None, help=help_text)
@@ -55,7 +58,7 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
     """The SimulatorConfig for parsed flags; flags left out keep the model's defaults."""
-    fields = ("profile", "latency_scale", "latency_seed", "api_key", "image_cache_size")
+    fields = ("profile", "latency_scale", "latency_seed", "api_key", "image_cache_size", "image_bytes")
     given = {name: getattr(args, name) for name in fields + tuple(f for f, _, _ in _FAULT_FLAGS)}
     return SimulatorConfig.model_validate({k: v for k, v in given.items() if v is not None})
 

@@ -74,3 +74,9 @@ class SimulatorConfig(FaultSettings):
         default=None, description="if set, requests must carry it (api-key or Bearer)"
     )
     image_cache_size: int = Field(default=512, ge=1, description="PNGs kept in the LRU")
+    image_bytes: int | None = Field(
+        default=None,
+        ge=0,
+        description="pad every PNG to this many bytes (random data in a private chunk), "
+        "to measure what large images cost a client",
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import struct
 import zlib
 from collections import OrderedDict
@@ -65,13 +66,26 @@ def render_png(seed: bytes, width_px: int, height_px: int) -> bytes:
     )
 
 
+_PAD_CHUNK: Final = b"tgPd"  # ancillary, private, safe to copy: decoders skip it
+
+
+def pad_png(data: bytes, total_bytes: int) -> bytes:
+    """``data`` with a chunk of random bytes before IEND making it ``total_bytes`` long (or as is)."""
+    fill = total_bytes - len(data) - 12  # length + type + CRC
+    if fill <= 0:
+        return data
+    iend = data.rindex(b"IEND") - 4
+    return data[:iend] + _chunk(_PAD_CHUNK, os.urandom(fill)) + data[iend:]
+
+
 class ImageCache:
     """Base64 PNGs by (prompt, image index, requested size), least recently used evicted."""
 
-    def __init__(self, max_entries: int) -> None:
+    def __init__(self, max_entries: int, image_bytes: int | None = None) -> None:
         if max_entries < 1:
             raise ValueError("max_entries must be at least 1")
         self._max_entries = max_entries
+        self._image_bytes = image_bytes
         self._entries: OrderedDict[tuple[bytes, int, int], str] = OrderedDict()
 
     def __len__(self) -> int:
@@ -86,6 +100,8 @@ class ImageCache:
             self._entries.move_to_end(key)
             return cached
         png = render_png(seed, *pixel_size_for(width, height))
+        if self._image_bytes is not None:
+            png = pad_png(png, self._image_bytes)
         encoded = base64.b64encode(png).decode("ascii")
         self._entries[key] = encoded
         if len(self._entries) > self._max_entries:

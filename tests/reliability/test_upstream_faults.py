@@ -29,6 +29,12 @@ def sims() -> Iterator[dict[str, Server]]:
         server.stop()
 
 
+@pytest.fixture(params=["auto", "litellm"])
+def upstream(request: pytest.FixtureRequest) -> str:
+    """Every fault is driven through both upstream paths: direct httpx and litellm."""
+    return str(request.param)
+
+
 @pytest.fixture(autouse=True)
 def reset_faults(sims: dict[str, Server]) -> None:
     require_redis()
@@ -46,8 +52,12 @@ def backend_requests(server: Server) -> int:
 
 def fast_retries(raw: dict[str, Any]) -> None:
     for tier in raw["tiers"].values():
-        tier.update(max_retries=1, retry_backoff_ms=10, timeout_seconds=2,
-                    circuit_breaker={"failure_threshold": 3, "window_seconds": 30, "open_seconds": 1})
+        tier.update(
+            max_retries=1,
+            retry_backoff_ms=10,
+            timeout_seconds=2,
+            circuit_breaker={"failure_threshold": 3, "window_seconds": 30, "open_seconds": 1},
+        )
 
 
 async def budget(client: httpx.AsyncClient) -> dict[str, Any]:
@@ -66,9 +76,11 @@ def env(sims: dict[str, Server]) -> dict[str, str]:
     return sim_env_for(sims["efficient"].port, sims["flagship"].port)
 
 
-async def test_one_500_is_retried_and_charged_once(sims: dict[str, Server]) -> None:
+async def test_one_500_is_retried_and_charged_once(upstream: str, sims: dict[str, Server]) -> None:
     faults(sims["efficient"], fail_next=1)
-    async with gateway_client(env(sims), store="redis://", mutate=fast_retries) as (client, app):
+    async with gateway_client(
+        env(sims), store="redis://", mutate=fast_retries, upstream=upstream
+    ) as (client, app):
         resp = await client.post(URL, json=GENERAL, headers=AUTH)
         assert resp.status_code == 200, resp.text
         assert backend_requests(sims["efficient"]) == 2
@@ -79,9 +91,13 @@ async def test_one_500_is_retried_and_charged_once(sims: dict[str, Server]) -> N
         assert len(events) == 1 and events[0]["status"] == "ok" and events[0]["attempts"] == "2"
 
 
-async def test_failing_flagship_falls_back_to_efficient(sims: dict[str, Server]) -> None:
+async def test_failing_flagship_falls_back_to_efficient(
+    upstream: str, sims: dict[str, Server]
+) -> None:
     faults(sims["flagship"], error_rate=1.0)
-    async with gateway_client(env(sims), store="redis://", mutate=fast_retries) as (client, app):
+    async with gateway_client(
+        env(sims), store="redis://", mutate=fast_retries, upstream=upstream
+    ) as (client, app):
         resp = await client.post(URL, json=PHOTO, headers=AUTH)
         assert resp.status_code == 200, resp.text
         assert resp.headers["x-tiergate-tier"] == "efficient"
@@ -93,10 +109,17 @@ async def test_failing_flagship_falls_back_to_efficient(sims: dict[str, Server])
         assert [e["fallback"] for e in await ledger(app)] == ["1"]
 
 
-async def test_team_that_forbids_downgrades_sees_the_failure(sims: dict[str, Server]) -> None:
+async def test_team_that_forbids_downgrades_sees_the_failure(
+    upstream: str, sims: dict[str, Server]
+) -> None:
     faults(sims["flagship"], error_rate=1.0)
-    async with gateway_client(env(sims), store="redis://", mutate=fast_retries,
-                              demo={"allow_downgrade_fallback": False}) as (client, app):
+    async with gateway_client(
+        env(sims),
+        store="redis://",
+        mutate=fast_retries,
+        upstream=upstream,
+        demo={"allow_downgrade_fallback": False},
+    ) as (client, app):
         resp = await client.post(URL, json=PHOTO, headers=AUTH)
         assert resp.status_code == 502
         assert resp.json()["error"]["code"] == "upstream_error"
@@ -106,9 +129,11 @@ async def test_team_that_forbids_downgrades_sees_the_failure(sims: dict[str, Ser
         assert await ledger(app) == []
 
 
-async def test_429_retry_after_is_honoured(sims: dict[str, Server]) -> None:
+async def test_429_retry_after_is_honoured(upstream: str, sims: dict[str, Server]) -> None:
     faults(sims["efficient"], fail_next=1, fail_next_status=429, retry_after_s=1)
-    async with gateway_client(env(sims), store="redis://", mutate=fast_retries) as (client, app):
+    async with gateway_client(
+        env(sims), store="redis://", mutate=fast_retries, upstream=upstream
+    ) as (client, app):
         started = time.monotonic()
         resp = await client.post(URL, json=GENERAL, headers=AUTH)
         elapsed = time.monotonic() - started
@@ -118,14 +143,20 @@ async def test_429_retry_after_is_honoured(sims: dict[str, Server]) -> None:
         assert len(await ledger(app)) == 1
 
 
-async def test_timeout_gives_504_and_releases_the_reservation(sims: dict[str, Server]) -> None:
+async def test_timeout_gives_504_and_releases_the_reservation(
+    upstream: str, sims: dict[str, Server]
+) -> None:
     faults(sims["efficient"], hang_rate=1.0, hang_s=30)
-    async with gateway_client(env(sims), store="redis://", mutate=fast_retries) as (client, app):
+    async with gateway_client(
+        env(sims), store="redis://", mutate=fast_retries, upstream=upstream
+    ) as (client, app):
         resp = await client.post(URL, json=GENERAL, headers=AUTH)
         assert resp.status_code == 504
         assert resp.json()["error"] == {
-            "message": resp.json()["error"]["message"], "type": "api_error",
-            "param": None, "code": "upstream_timeout",
+            "message": resp.json()["error"]["message"],
+            "type": "api_error",
+            "param": None,
+            "code": "upstream_timeout",
         }
         assert backend_requests(sims["efficient"]) == 1  # a hang is not retried
         day = await budget(client)
@@ -134,9 +165,13 @@ async def test_timeout_gives_504_and_releases_the_reservation(sims: dict[str, Se
 
 
 @pytest.mark.parametrize("mode", ["reset_rate", "malformed_rate", "error_rate"])
-async def test_persistent_fault_is_a_502_with_nothing_charged(sims: dict[str, Server], mode: str) -> None:
+async def test_persistent_fault_is_a_502_with_nothing_charged(
+    upstream: str, sims: dict[str, Server], mode: str
+) -> None:
     faults(sims["efficient"], **{mode: 1.0})
-    async with gateway_client(env(sims), store="redis://", mutate=fast_retries) as (client, app):
+    async with gateway_client(
+        env(sims), store="redis://", mutate=fast_retries, upstream=upstream
+    ) as (client, app):
         resp = await client.post(URL, json=GENERAL, headers=AUTH)
         assert resp.status_code == 502, resp.text
         assert resp.json()["error"]["type"] == "api_error"
@@ -146,11 +181,15 @@ async def test_persistent_fault_is_a_502_with_nothing_charged(sims: dict[str, Se
         assert await ledger(app) == []
 
 
-async def test_circuit_opens_then_half_open_probe_closes_it(sims: dict[str, Server]) -> None:
+async def test_circuit_opens_then_half_open_probe_closes_it(
+    upstream: str, sims: dict[str, Server]
+) -> None:
     import asyncio
 
     faults(sims["efficient"], error_rate=1.0)
-    async with gateway_client(env(sims), store="redis://", mutate=fast_retries) as (client, app):
+    async with gateway_client(
+        env(sims), store="redis://", mutate=fast_retries, upstream=upstream
+    ) as (client, app):
         for _ in range(2):  # 2 requests x 2 attempts >= threshold 3
             assert (await client.post(URL, json=GENERAL, headers=AUTH)).status_code == 502
         seen = backend_requests(sims["efficient"])
