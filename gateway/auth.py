@@ -1,4 +1,4 @@
-"""API keys: stored as SHA-256 hashes in the policy, looked up by hash, compared in constant time."""
+"""API keys: SHA-256 hashes in the policy, looked up by hash, compared in constant time."""
 
 from __future__ import annotations
 

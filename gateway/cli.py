@@ -14,21 +14,29 @@ from gateway import commands
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tiergate",
-        description="OpenAI-compatible image gateway that routes each prompt to the cheapest capable tier.",
+        description="OpenAI-compatible image gateway: each prompt to the cheapest capable tier.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the gateway (production)")
-    serve.add_argument("--policy", type=Path, help="policy YAML (default: the embedded demo policy)")
+    serve.add_argument(
+        "--policy", type=Path, help="policy YAML (default: the embedded demo policy)"
+    )
     serve.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port (default 8080)")
     serve.add_argument("--workers", type=int, default=None, help="worker processes (default 1)")
     serve.set_defaults(handler=commands.serve)
 
-    demo = sub.add_parser("demo", help="run both tier simulators and the gateway on the demo policy")
+    demo = sub.add_parser(
+        "demo", help="run both tier simulators and the gateway on the demo policy"
+    )
     demo.add_argument("--port", type=int, default=8080)
-    demo.add_argument("--latency-scale", type=float, default=0.1,
-                      help="simulated model latency multiplier (1.0 = realistic ~7-9 s; 0 = none)")
+    demo.add_argument(
+        "--latency-scale",
+        type=float,
+        default=0.1,
+        help="simulated model latency multiplier (1.0 = realistic ~7-9 s; 0 = none)",
+    )
     demo.set_defaults(handler=commands.demo)
 
     from gateway.simulator.__main__ import add_simulate_arguments, simulate_command

@@ -70,7 +70,9 @@ def _port_free(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
-def wait_http_ok(url: str, timeout_s: float = 15.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_http_ok(
+    url: str, timeout_s: float = 15.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -94,14 +96,25 @@ def demo(args: argparse.Namespace) -> int:
                 print(f"port {port} is taken; the {profile} simulator needs it", file=sys.stderr)
                 return 1
             proc = subprocess.Popen(
-                [sys.executable, "-m", "gateway.simulator", "--profile", profile,
-                 "--port", str(port), "--latency-scale", str(args.latency_scale)],
+                [
+                    sys.executable,
+                    "-m",
+                    "gateway.simulator",
+                    "--profile",
+                    profile,
+                    "--port",
+                    str(port),
+                    "--latency-scale",
+                    str(args.latency_scale),
+                ],
                 env=env,
             )
             children.append(proc)
             wait_http_ok(f"http://127.0.0.1:{port}/healthz", proc=proc)
         store = os.environ.get("TIERGATE_STORE", "memory://")
-        print(f"tiergate demo: gateway on http://127.0.0.1:{args.port}/v1 (store {store})", flush=True)
+        print(
+            f"tiergate demo: gateway on http://127.0.0.1:{args.port}/v1 (store {store})", flush=True
+        )
         print(f"TIERGATE_DEMO_KEY={DEMO_KEY}", flush=True)
         print("Ctrl-C stops the gateway and both simulators.", flush=True)
         os.environ["TIERGATE_POLICY"] = str(default_policy_path())
@@ -158,7 +171,9 @@ def explain(args: argparse.Namespace) -> int:
     if team not in policy.teams:
         print(f"unknown team {team!r}; teams: {', '.join(policy.teams)}", file=sys.stderr)
         return 2
-    print(json.dumps(explain_prompt(policy, team, args.prompt, args.model), indent=2, ensure_ascii=False))
+    print(
+        json.dumps(
+            explain_prompt(policy, team, args.prompt, args.model), indent=2, ensure_ascii=False
+        )
+    )
     return 0
-
-

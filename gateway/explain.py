@@ -15,7 +15,7 @@ def explain_with(
     team: str,
     prompt: str,
     model: str = "auto",
-    context: RouteContext = RouteContext(),
+    context: RouteContext | None = None,
 ) -> dict[str, Any]:
     classification = classifier.classify(prompt)
     decision = decide_route(policy, team, model, classification, context)

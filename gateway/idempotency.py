@@ -91,10 +91,13 @@ class RedisIdempotencyBackend:
 
         scheme = url.split("://", 1)[0]
         plain = url.replace("+cluster://", "://", 1)
-        options: dict[str, Any] = {"socket_connect_timeout": CONNECT_TIMEOUT_SECONDS,
-                                   "socket_timeout": 5.0}
+        options: dict[str, Any] = {
+            "socket_connect_timeout": CONNECT_TIMEOUT_SECONDS,
+            "socket_timeout": 5.0,
+        }
         self._client: Any = (
-            RedisCluster.from_url(plain, **options) if scheme.endswith("+cluster")
+            RedisCluster.from_url(plain, **options)
+            if scheme.endswith("+cluster")
             else Redis.from_url(plain, **options)
         )
         self._errors = RedisError
@@ -103,10 +106,14 @@ class RedisIdempotencyBackend:
         try:
             return await coro
         except self._errors as exc:
-            raise StoreUnavailable("The idempotency store is unavailable; try again shortly.") from exc
+            raise StoreUnavailable(
+                "The idempotency store is unavailable; try again shortly."
+            ) from exc
 
     async def claim(self, key: str, record: bytes, ttl_seconds: float) -> bytes | None:
-        created = await self._run(self._client.set(key, record, nx=True, px=int(ttl_seconds * 1000)))
+        created = await self._run(
+            self._client.set(key, record, nx=True, px=int(ttl_seconds * 1000))
+        )
         if created:
             return None
         current: bytes | None = await self._run(self._client.get(key))
@@ -127,7 +134,9 @@ class RedisIdempotencyBackend:
 
 
 def open_idempotency_backend(url: str) -> IdempotencyBackend:
-    return MemoryIdempotencyBackend() if url.startswith("memory://") else RedisIdempotencyBackend(url)
+    return (
+        MemoryIdempotencyBackend() if url.startswith("memory://") else RedisIdempotencyBackend(url)
+    )
 
 
 def validate_key(value: str) -> str:
@@ -188,7 +197,12 @@ class Idempotency:
             await asyncio.sleep(self.poll_seconds)
 
     async def complete(
-        self, team: str, key: str, body: bytes, status: int, headers: Mapping[str, str],
+        self,
+        team: str,
+        key: str,
+        body: bytes,
+        status: int,
+        headers: Mapping[str, str],
         response_body: bytes,
     ) -> None:
         too_large = len(response_body) > self.max_response_bytes

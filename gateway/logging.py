@@ -43,7 +43,9 @@ def configure_logging(settings: Settings, *, log_prompts: bool = False) -> None:
     level = logging.getLevelNamesMapping()[settings.log_level.upper()]
     renderer: Any
     if settings.log_format == "json":
-        renderer = structlog.processors.JSONRenderer(serializer=lambda o, **_: orjson.dumps(o).decode())
+        renderer = structlog.processors.JSONRenderer(
+            serializer=lambda o, **_: orjson.dumps(o).decode()
+        )
     else:
         renderer = structlog.dev.ConsoleRenderer()
     structlog.configure(

@@ -29,7 +29,17 @@ REJECTION_KINDS = ("budget", "rate", "upstream", "other")
 CIRCUIT_VALUES = {"closed": 0, "half_open": 1, "open": 2}
 LATENCY_BUCKETS_SECONDS = tuple(ms / 1000 for ms in LATENCY_BUCKETS_MS)
 CLASSIFIER_BUCKETS_SECONDS = (
-    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05,
+    0.00001,
+    0.000025,
+    0.00005,
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.05,
 )
 NO_CATEGORY = "none"
 NO_REASON = "none"
@@ -61,12 +71,17 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
-            "tiergate_requests", "Requests by tier, fired category, status and reason prefix.",
-            ["tier", "category", "status", "reason"], registry=r,
+            "tiergate_requests",
+            "Requests by tier, fired category, status and reason prefix.",
+            ["tier", "category", "status", "reason"],
+            registry=r,
         )
         self.latency = Histogram(
-            "tiergate_request_latency_seconds", "Upstream latency of served requests.",
-            ["tier"], buckets=LATENCY_BUCKETS_SECONDS, registry=r,
+            "tiergate_request_latency_seconds",
+            "Upstream latency of served requests.",
+            ["tier"],
+            buckets=LATENCY_BUCKETS_SECONDS,
+            registry=r,
         )
         self.cost = Counter(
             "tiergate_cost_micros", "Settled cost in micro-dollars.", ["team", "tier"], registry=r
@@ -74,14 +89,19 @@ class Metrics:
         self.budget_remaining = Gauge(
             "tiergate_budget_remaining_micros",
             "Remaining budget of the tightest window per period, as last seen by a request.",
-            ["team", "period"], registry=r,
+            ["team", "period"],
+            registry=r,
         )
         self.classifier = Histogram(
-            "tiergate_classifier_seconds", "Prompt classification time.",
-            buckets=CLASSIFIER_BUCKETS_SECONDS, registry=r,
+            "tiergate_classifier_seconds",
+            "Prompt classification time.",
+            buckets=CLASSIFIER_BUCKETS_SECONDS,
+            registry=r,
         )
         self.rejections = Counter(
-            "tiergate_rejections", "Requests refused, by team and kind.", ["team", "reason"],
+            "tiergate_rejections",
+            "Requests refused, by team and kind.",
+            ["team", "reason"],
             registry=r,
         )
         if circuit_states is not None:

@@ -34,7 +34,9 @@ class CircuitState(StrEnum):
 
 
 class CircuitBreaker:
-    def __init__(self, config: CircuitBreakerConfig, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, config: CircuitBreakerConfig, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.config = config
         self.clock = clock
         self._failures: deque[float] = deque()
@@ -127,14 +129,16 @@ class ResilientCaller:
             if team.allowed_tiers is not None and candidate not in team.allowed_tiers:
                 continue
             downgrade = rank(candidate) > rank(tier)
-            if (team.allow_downgrade_fallback if downgrade else team.allow_upgrade_fallback):
+            if team.allow_downgrade_fallback if downgrade else team.allow_upgrade_fallback:
                 chain.append(candidate)
         return chain
 
     def circuit_states(self) -> dict[str, str]:
         return {name: breaker.state.value for name, breaker in self.breakers.items()}
 
-    async def call(self, chain: Sequence[str], make_call: Callable[[str], UpstreamCall]) -> CallOutcome:
+    async def call(
+        self, chain: Sequence[str], make_call: Callable[[str], UpstreamCall]
+    ) -> CallOutcome:
         last_error: GatewayError | None = None
         attempts = 0
         for tier_name in chain:
@@ -157,8 +161,13 @@ class ResilientCaller:
                         raise
                     breaker.record_failure()
                     last_error = error
-                    log.warning("upstream_failed", tier=tier_name, attempt=attempts, code=error.code,
-                                upstream_status=getattr(error, "upstream_status", None))
+                    log.warning(
+                        "upstream_failed",
+                        tier=tier_name,
+                        attempt=attempts,
+                        code=error.code,
+                        upstream_status=getattr(error, "upstream_status", None),
+                    )
                     if retry >= tier.max_retries or not is_retryable(error) or not breaker.allow():
                         break
                     delay = self._backoff_seconds(tier.retry_backoff_ms, retry, error)
@@ -167,8 +176,9 @@ class ResilientCaller:
                     await self.sleep(delay)
                     continue
                 breaker.record_success()
-                return CallOutcome(result, tier_name, attempts,
-                                   chain[0] if tier_name != chain[0] else None)
+                return CallOutcome(
+                    result, tier_name, attempts, chain[0] if tier_name != chain[0] else None
+                )
         assert last_error is not None
         raise last_error
 

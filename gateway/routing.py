@@ -1,4 +1,4 @@
-"""Pick the tier for one request: a pure function of the classified prompt, the policy and a snapshot.
+"""Pick the tier for one request: a pure function of the classified prompt, policy and snapshot.
 
 ``decide_route`` never awaits, touches Redis or reads the clock. It returns the
 tier, the litellm model and short reason codes (``typography:quoted_text_14_tokens``,
@@ -36,7 +36,7 @@ class RoutingDecision:
 
 
 def resolve_model_name(policy: Policy, requested: str) -> str | None:
-    """The tier a client's ``model`` names (tier name, alias or litellm model string), or None for auto."""
+    """The tier a client's ``model`` names (tier, alias or litellm model), or None for auto."""
     if requested == AUTO_MODEL:
         return None
     for name, tier in policy.tiers.items():
@@ -61,9 +61,13 @@ def classified_tier(policy: Policy, classification: Classification) -> tuple[str
         for category in classification.categories
         if str(category) in policy.routing.category_tiers
     }
-    chosen = next((t for t in policy.routing.precedence if t in wanted), policy.routing.default_tier)
+    chosen = next(
+        (t for t in policy.routing.precedence if t in wanted), policy.routing.default_tier
+    )
     winning = {
-        str(c) for c in classification.categories if policy.routing.category_tiers.get(str(c)) == chosen
+        str(c)
+        for c in classification.categories
+        if policy.routing.category_tiers.get(str(c)) == chosen
     }
     codes = tuple(
         code for code in reason_codes(classification) if code.split(":", 1)[0] in winning
@@ -76,8 +80,9 @@ def decide_route(
     team_name: str,
     requested_model: str,
     classification: Classification | None,
-    context: RouteContext = RouteContext(),
+    context: RouteContext | None = None,
 ) -> RoutingDecision:
+    context = context or RouteContext()
     team = policy.teams[team_name]
     forced = resolve_model_name(policy, requested_model)
     if forced is not None:
@@ -87,10 +92,16 @@ def decide_route(
                 param="model",
                 code="tier_not_allowed",
             )
-        return RoutingDecision(forced, policy.tiers[forced].model, (f"forced:{forced}",), forced=True)
+        return RoutingDecision(
+            forced, policy.tiers[forced].model, (f"forced:{forced}",), forced=True
+        )
 
+    reasons: tuple[str, ...]
     if classification is None:
-        tier, reasons = policy.routing.default_tier, (f"default_tier:{policy.routing.default_tier}",)
+        tier, reasons = (
+            policy.routing.default_tier,
+            (f"default_tier:{policy.routing.default_tier}",),
+        )
     else:
         tier, reasons = classified_tier(policy, classification)
     from_classifier = tier
@@ -98,7 +109,9 @@ def decide_route(
 
     if not _allowed(team, tier):
         tier = _nearest_allowed(team, tier, precedence)
-        reasons += (f"team_policy:{tier}_only" if len(team.allowed_tiers or ()) == 1 else "team_policy",)
+        reasons += (
+            f"team_policy:{tier}_only" if len(team.allowed_tiers or ()) == 1 else "team_policy",
+        )
 
     soft_tier = policy.routing.soft_limit_tier
     if (

@@ -69,7 +69,9 @@ class Outcome:
         }
 
 
-def estimate_usage(tier: Tier, request: ImageGenerationRequest, text_tokens: int) -> tuple[int, int]:
+def estimate_usage(
+    tier: Tier, request: ImageGenerationRequest, text_tokens: int
+) -> tuple[int, int]:
     """Worst-case (text tokens, image tokens) for a request on a tier; raises for sizes it lacks."""
     size = request.resolved_size
     if size not in tier.image_tokens:
@@ -120,7 +122,12 @@ class ImageService:
             )
         extra: dict[str, object] = {}
         for name in (
-            "output_format", "background", "user", "output_compression", "moderation", "style"
+            "output_format",
+            "background",
+            "user",
+            "output_compression",
+            "moderation",
+            "style",
         ):
             value = getattr(request, name)
             if value is not None:
@@ -139,7 +146,9 @@ class ImageService:
             extra=extra,
         )
 
-    def baseline_cost(self, request: ImageGenerationRequest, text_tokens: int, image_tokens: int) -> int:
+    def baseline_cost(
+        self, request: ImageGenerationRequest, text_tokens: int, image_tokens: int
+    ) -> int:
         """What the same request would have cost on the baseline (flagship) tier."""
         tier = self.policy.tiers[self.baseline_tier]
         return tier.pricing.cost_micros(text_tokens, image_tokens)
@@ -198,8 +207,11 @@ class ImageService:
         except BaseException:
             # Cancelled mid-call (client gone, shutdown): the vendor may have billed us, so the
             # estimate is charged rather than released; it is marked estimated in the ledger.
-            await asyncio.shield(self._settle_estimate(ticket, principal, request, decision,
-                                                       classification, request_id))
+            await asyncio.shield(
+                self._settle_estimate(
+                    ticket, principal, request, decision, classification, request_id
+                )
+            )
             raise
         result = called.result
         reserved_tier = decision.tier
@@ -245,8 +257,12 @@ class ImageService:
         )
         try:
             await self.admission.settle(
-                ticket, cost, self.clock(), ledger=ledger,
-                latency=(decision.tier, result.latency_ms), usage=usage,
+                ticket,
+                cost,
+                self.clock(),
+                ledger=ledger,
+                latency=(decision.tier, result.latency_ms),
+                usage=usage,
                 if_reaped=unsettled_increments(
                     tier=reserved_tier,
                     images=request.n,
@@ -343,7 +359,9 @@ class ImageService:
         request_id: str,
     ) -> None:
         ledger = self._ledger_fields(principal, request, decision, classification, request_id)
-        ledger.update(status="cancelled", cost_micros=str(ticket.estimate_micros), usage="estimated")
+        ledger.update(
+            status="cancelled", cost_micros=str(ticket.estimate_micros), usage="estimated"
+        )
         try:
             await self.admission.settle(ticket, ticket.estimate_micros, self.clock(), ledger=ledger)
         except GatewayError:

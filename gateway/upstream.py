@@ -47,7 +47,7 @@ class ImageBackend(Protocol):
 
 
 class LiteLLMBackend:
-    """Calls ``litellm.aimage_generation``; imports litellm on construction, not at module import."""
+    """Calls ``litellm.aimage_generation``; imports litellm on construction, not on import."""
 
     def __init__(self) -> None:
         os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -86,7 +86,7 @@ class LiteLLMBackend:
 
 
 def translate_exception(exc: Exception, tier: str) -> GatewayError:
-    """Map a litellm/openai/httpx exception to the gateway's tree, without leaking upstream detail."""
+    """Map a litellm/openai/httpx exception to the gateway's tree, hiding upstream detail."""
     from litellm import exceptions as lx
 
     status = getattr(exc, "status_code", None)

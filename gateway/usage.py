@@ -18,7 +18,20 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 LATENCY_BUCKETS_MS: tuple[int, ...] = (
-    100, 250, 500, 1000, 2000, 4000, 6000, 8000, 10000, 12000, 16000, 24000, 32000, 60000,
+    100,
+    250,
+    500,
+    1000,
+    2000,
+    4000,
+    6000,
+    8000,
+    10000,
+    12000,
+    16000,
+    24000,
+    32000,
+    60000,
 )
 RETENTION_SECONDS = 400 * 86_400
 
@@ -72,8 +85,9 @@ def success_increments(
     return fields
 
 
-def unsettled_increments(*, tier: str, images: int, estimate_micros: int, baseline_micros: int,
-                         categories: Iterable[str]) -> dict[str, int]:
+def unsettled_increments(
+    *, tier: str, images: int, estimate_micros: int, baseline_micros: int, categories: Iterable[str]
+) -> dict[str, int]:
     """A reservation the reaper charged at its estimate (its replica died mid-call)."""
     fields = {
         "requests": 1,

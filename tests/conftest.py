@@ -64,7 +64,9 @@ def policy_dict(**team_overrides: dict) -> dict:  # type: ignore[type-arg]
     }
     raw["admin"] = {"keys": [{"id": "admin-1", "sha256": sha(ADMIN_KEY)}]}
     for team, override in team_overrides.items():
-        raw["teams"].setdefault(team, {"keys": [{"id": f"{team}-1", "sha256": sha(TEAM_KEYS[team])}]})
+        raw["teams"].setdefault(
+            team, {"keys": [{"id": f"{team}-1", "sha256": sha(TEAM_KEYS[team])}]}
+        )
         raw["teams"][team].update(override)
     return raw
 

@@ -29,8 +29,13 @@ def free_port() -> int:
 class Server:
     """A child process serving HTTP on loopback; stopped (SIGTERM, then SIGKILL) on exit."""
 
-    def __init__(self, args: Sequence[str], port: int, env: Mapping[str, str] | None = None,
-                 health_path: str = "/healthz") -> None:
+    def __init__(
+        self,
+        args: Sequence[str],
+        port: int,
+        env: Mapping[str, str] | None = None,
+        health_path: str = "/healthz",
+    ) -> None:
         self.args = list(args)
         self.port = port
         self.env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", **(env or {})}
@@ -43,9 +48,10 @@ class Server:
 
     def spawn(self) -> Server:
         # stderr goes to a file, not a pipe nobody reads (a full pipe would block the server).
-        self.stderr = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(self.args, env=self.env, cwd=REPO,
-                                     stdout=subprocess.DEVNULL, stderr=self.stderr)
+        self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process
+        self.proc = subprocess.Popen(
+            self.args, env=self.env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=self.stderr
+        )
         return self
 
     def stderr_text(self) -> str:
@@ -95,14 +101,39 @@ class Server:
 
 def simulator(profile: str, port: int | None = None, *extra: str) -> Server:
     port = port or free_port()
-    return Server([sys.executable, "-m", "gateway.simulator", "--profile", profile,
-                   "--port", str(port), "--latency-scale", "0", *extra], port)
+    return Server(
+        [
+            sys.executable,
+            "-m",
+            "gateway.simulator",
+            "--profile",
+            profile,
+            "--port",
+            str(port),
+            "--latency-scale",
+            "0",
+            *extra,
+        ],
+        port,
+    )
 
 
 def gateway(policy: Path, env: Mapping[str, str] | None = None, port: int | None = None) -> Server:
     port = port or free_port()
-    return Server([sys.executable, "-m", "gateway.cli", "serve", "--policy", str(policy),
-                   "--port", str(port)], port, env=env)
+    return Server(
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "serve",
+            "--policy",
+            str(policy),
+            "--port",
+            str(port),
+        ],
+        port,
+        env=env,
+    )
 
 
 def redis_available(url: str = REDIS_URL) -> bool:

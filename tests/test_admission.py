@@ -42,17 +42,35 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[BudgetStore]:
 async def test_settle_after_reap_counts_the_request_once(store: BudgetStore) -> None:
     admission = Admission(POLICY, store, grace_seconds=0)
     principal = KeyRing(POLICY).authenticate(f"Bearer {TEAM_KEYS['alpha']}")
-    meta = {"tier": "flagship", "n": "1", "categories": "photorealism",
-            "baseline_estimate_micros": "40000"}
+    meta = {
+        "tier": "flagship",
+        "n": "1",
+        "categories": "photorealism",
+        "baseline_estimate_micros": "40000",
+    }
     ticket = await admission.reserve(principal, "r1", 40_000, 1.0, NOW, meta)
     later = NOW + timedelta(seconds=5)
     assert await reap_once(POLICY, store, lambda: later) == 1
-    if_reaped = unsettled_increments(tier="flagship", images=1, estimate_micros=40_000,
-                                     baseline_micros=40_000, categories=["photorealism"])
-    usage = success_increments(tier="flagship", images=1, cost_micros=35_000,
-                               baseline_micros=35_000, text_tokens=10, image_tokens=1056,
-                               latency_ms=900, categories=["photorealism"], reasons=[],
-                               downgraded=False, fallback=False)
+    if_reaped = unsettled_increments(
+        tier="flagship",
+        images=1,
+        estimate_micros=40_000,
+        baseline_micros=40_000,
+        categories=["photorealism"],
+    )
+    usage = success_increments(
+        tier="flagship",
+        images=1,
+        cost_micros=35_000,
+        baseline_micros=35_000,
+        text_tokens=10,
+        image_tokens=1056,
+        latency_ms=900,
+        categories=["photorealism"],
+        reasons=[],
+        downgraded=False,
+        fallback=False,
+    )
     await admission.settle(ticket, 35_000, later, usage=usage, if_reaped=if_reaped)
     snapshot = await admission.snapshot(principal, later)
     day = next(w for w in snapshot.window_states if w.period == "day")

@@ -50,8 +50,9 @@ POLICY = make_policy()
         (("mockup", "typography"), "flagship"),
     ],
 )
-def test_categories_map_to_tiers_with_flagship_precedence(categories: tuple[str, ...],
-                                                           tier: str) -> None:
+def test_categories_map_to_tiers_with_flagship_precedence(
+    categories: tuple[str, ...], tier: str
+) -> None:
     decision = decide_route(POLICY, "demo", "auto", classified(*categories))
     assert decision.tier == tier
     assert decision.model == POLICY.tiers[tier].model
@@ -66,7 +67,10 @@ def test_reasons_name_the_winning_categories_only() -> None:
 
 def test_precedence_can_prefer_the_efficient_tier() -> None:
     policy = make_policy(lambda p: p["routing"].update(precedence=["efficient", "flagship"]))
-    assert decide_route(policy, "demo", "auto", classified("photorealism", "headline")).tier == "efficient"
+    assert (
+        decide_route(policy, "demo", "auto", classified("photorealism", "headline")).tier
+        == "efficient"
+    )
 
 
 def test_category_rule_can_be_moved() -> None:
@@ -76,12 +80,19 @@ def test_category_rule_can_be_moved() -> None:
 
 @pytest.mark.parametrize(
     ("model", "tier"),
-    [("flagship", "flagship"), ("efficient", "efficient"), ("MAI-Image-2", "flagship"),
-     ("mai-image-2e", "efficient"), ("openai/mai-image-2", "flagship"), ("mai-image-2", "flagship")],
+    [
+        ("flagship", "flagship"),
+        ("efficient", "efficient"),
+        ("MAI-Image-2", "flagship"),
+        ("mai-image-2e", "efficient"),
+        ("openai/mai-image-2", "flagship"),
+        ("mai-image-2", "flagship"),
+    ],
 )
 def test_naming_a_tier_or_model_forces_it(model: str, tier: str) -> None:
-    decision = decide_route(POLICY, "demo", model, classified("photorealism"),
-                            RouteContext(soft_limit_reached=True))
+    decision = decide_route(
+        POLICY, "demo", model, classified("photorealism"), RouteContext(soft_limit_reached=True)
+    )
     assert (decision.tier, decision.forced, decision.reasons) == (tier, True, (f"forced:{tier}",))
 
 
@@ -100,23 +111,26 @@ def test_team_limited_to_efficient_never_gets_the_flagship() -> None:
 
 
 def test_soft_limit_downgrades_flagship_prompts() -> None:
-    decision = decide_route(POLICY, "demo", "auto", classified("typography"),
-                            RouteContext(soft_limit_reached=True))
+    decision = decide_route(
+        POLICY, "demo", "auto", classified("typography"), RouteContext(soft_limit_reached=True)
+    )
     assert decision.tier == "efficient"
     assert decision.reasons[-1] == "budget_soft_limit"
     assert decision.classified_tier == "flagship"
 
 
 def test_soft_limit_leaves_efficient_prompts_alone() -> None:
-    decision = decide_route(POLICY, "demo", "auto", classified("mockup"),
-                            RouteContext(soft_limit_reached=True))
+    decision = decide_route(
+        POLICY, "demo", "auto", classified("mockup"), RouteContext(soft_limit_reached=True)
+    )
     assert decision.tier == "efficient" and "budget_soft_limit" not in decision.reasons
 
 
 def test_team_may_opt_out_of_soft_limit_downgrade() -> None:
     policy = make_policy(alpha={"downgrade_on_soft_limit": False})
-    decision = decide_route(policy, "alpha", "auto", classified("anime"),
-                            RouteContext(soft_limit_reached=True))
+    decision = decide_route(
+        policy, "alpha", "auto", classified("anime"), RouteContext(soft_limit_reached=True)
+    )
     assert decision.tier == "flagship"
 
 
@@ -148,7 +162,10 @@ def test_latency_never_upgrades_an_efficient_prompt() -> None:
 def test_no_tier_fits_takes_the_fastest_or_rejects() -> None:
     context = RouteContext(tier_p95_ms={"flagship": 9000, "efficient": 8000}, max_latency_ms=2000)
     decision = decide_route(POLICY, "demo", "auto", classified("anime"), context)
-    assert (decision.tier, decision.reasons[-1]) == ("efficient", "latency_budget:fastest_p95_8000ms")
+    assert (decision.tier, decision.reasons[-1]) == (
+        "efficient",
+        "latency_budget:fastest_p95_8000ms",
+    )
     strict = make_policy(lambda p: p["routing"].update(on_latency_miss="reject"))
     with pytest.raises(LatencyBudgetUnmet):
         decide_route(strict, "demo", "auto", classified("anime"), context)

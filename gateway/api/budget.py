@@ -77,11 +77,17 @@ async def get_budget(request: Request) -> BudgetReport:
         )
         windows.append(
             WindowReport(
-                scope=w.scope, period=w.period, bucket=w.bucket,
-                limit_usd=w.limit_micros / 1e6, spent_usd=w.spent_micros / 1e6,
-                reserved_usd=w.reserved_micros / 1e6, remaining_usd=w.remaining_micros / 1e6,
-                limit_micros=w.limit_micros, spent_micros=w.spent_micros,
-                reserved_micros=w.reserved_micros, remaining_micros=w.remaining_micros,
+                scope=w.scope,
+                period=w.period,
+                bucket=w.bucket,
+                limit_usd=w.limit_micros / 1e6,
+                spent_usd=w.spent_micros / 1e6,
+                reserved_usd=w.reserved_micros / 1e6,
+                remaining_usd=w.remaining_micros / 1e6,
+                limit_micros=w.limit_micros,
+                spent_micros=w.spent_micros,
+                reserved_micros=w.reserved_micros,
+                remaining_micros=w.remaining_micros,
                 state=status,
             )
         )
@@ -90,9 +96,13 @@ async def get_budget(request: Request) -> BudgetReport:
         key_id=principal.key_id,
         windows=windows,
         rate_limits=[
-            RateReport(scope=r.scope, requests_per_minute=r.requests_per_minute,
-                       requests_remaining=r.requests_remaining, max_concurrent=r.max_concurrent,
-                       in_flight=r.in_flight)
+            RateReport(
+                scope=r.scope,
+                requests_per_minute=r.requests_per_minute,
+                requests_remaining=r.requests_remaining,
+                max_concurrent=r.max_concurrent,
+                in_flight=r.in_flight,
+            )
             for r in snapshot.rate_states
         ],
         latency={

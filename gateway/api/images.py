@@ -103,17 +103,23 @@ async def create_image(request: Request) -> Response:
                 param="Idempotency-Key",
                 code="idempotency_response_too_large",
             )
-        return Response(replay.body, status_code=replay.status, media_type="application/json",
-                        headers={**replay.headers, "x-tiergate-idempotent-replay": "true"})
+        return Response(
+            replay.body,
+            status_code=replay.status,
+            media_type="application/json",
+            headers={**replay.headers, "x-tiergate-idempotent-replay": "true"},
+        )
     try:
         response = await generate_response(request, state, principal, body, max_latency)
     except BaseException:
         await asyncio.shield(state.idempotency.abandon(team, key))
         raise
-    stored_headers = {k: v for k, v in response.headers.items()
-                      if k.startswith(("x-tiergate-", "x-ratelimit-"))}
-    await state.idempotency.complete(team, key, raw, response.status_code, stored_headers,
-                                     bytes(response.body))
+    stored_headers = {
+        k: v for k, v in response.headers.items() if k.startswith(("x-tiergate-", "x-ratelimit-"))
+    }
+    await state.idempotency.complete(
+        team, key, raw, response.status_code, stored_headers, bytes(response.body)
+    )
     return response
 
 
@@ -160,7 +166,8 @@ async def explain_route(request: Request) -> JSONBytesResponse:
         raise PermissionDenied("Use a team key to explain that team's routing.")
     body = await read_body(request, state)
     context, _ = await state.service.admission.route_context(
-        principal, state.service.clock(),
+        principal,
+        state.service.clock(),
         max_latency_header(request.headers.get(MAX_LATENCY_HEADER)),
     )
     explained = explain_with(

@@ -19,9 +19,16 @@ log = structlog.get_logger("gateway.request")
 async def headers_too_large(send: Send) -> None:
     error = HeadersTooLarge(f"Request headers exceed {MAX_HEADER_BYTES} bytes.")
     body = orjson.dumps(error.to_body())
-    await send({"type": "http.response.start", "status": 431,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 431,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 

@@ -1,4 +1,4 @@
-"""The OpenAPI document, with the request bodies that routes parse themselves (for speed) declared."""
+"""The OpenAPI document, declaring the request bodies that routes parse themselves (for speed)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ REF_TEMPLATE = "#/components/schemas/{model}"
 
 
 def install_openapi(app: FastAPI, policy: Policy) -> None:
-    """Also narrows ``model`` and ``size`` to what this policy serves, so clients see the choices."""
+    """Also narrows ``model`` and ``size`` to what this policy serves."""
     models = ["auto"]
     for name, tier in policy.tiers.items():
         models += [name, tier.model, *tier.aliases]
@@ -22,8 +22,9 @@ def install_openapi(app: FastAPI, policy: Policy) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version, summary=app.summary,
-                                 routes=app.routes)
+            schema = get_openapi(
+                title=app.title, version=app.version, summary=app.summary, routes=app.routes
+            )
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             request_schema = ImageGenerationRequest.model_json_schema(ref_template=REF_TEMPLATE)
             components.update(request_schema.pop("$defs", {}))

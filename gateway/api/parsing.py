@@ -41,11 +41,15 @@ def validation_error(exc: ValidationError) -> InvalidRequest:
     kind = first["type"]
     if kind == "extra_forbidden":
         return InvalidRequest(
-            f"Unrecognized request argument supplied: {param}", param=param, code="unknown_parameter"
+            f"Unrecognized request argument supplied: {param}",
+            param=param,
+            code="unknown_parameter",
         )
     if kind == "missing":
         return InvalidRequest(
-            f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter"
+            f"Missing required parameter: '{param}'.",
+            param=param,
+            code="missing_required_parameter",
         )
     message = str(first["msg"]).removeprefix("Value error, ")
     return InvalidRequest(f"Invalid '{param}': {message}.", param=param, code="invalid_value")

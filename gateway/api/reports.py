@@ -41,11 +41,15 @@ def query_date(value: str | None, name: str, default: date) -> date:
         raise InvalidRequest(f"Invalid '{name}': expected a date YYYY-MM-DD.", param=name) from None
 
 
-_TEXT_FORMATS = {MEDIA_TYPES[f].split(";")[0]: {"schema": {"type": "string"}}
-                 for f in FORMATS if f != "json"}
+_TEXT_FORMATS = {
+    MEDIA_TYPES[f].split(";")[0]: {"schema": {"type": "string"}} for f in FORMATS if f != "json"
+}
 _RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"model": TeamReport, "content": _TEXT_FORMATS,
-          "description": "The report in the requested format."},
+    200: {
+        "model": TeamReport,
+        "content": _TEXT_FORMATS,
+        "description": "The report in the requested format.",
+    },
     **{status: {"model": ErrorResponse} for status in (400, 401, 404, 503)},
 }
 

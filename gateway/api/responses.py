@@ -9,6 +9,5 @@ from starlette.responses import JSONResponse
 
 
 class JSONBytesResponse(JSONResponse):
-
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)

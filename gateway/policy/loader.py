@@ -1,4 +1,4 @@
-"""Load a policy in two steps: parse and interpolate the YAML, then validate it into a frozen ``Policy``.
+"""Load a policy in two steps: parse and interpolate the YAML, then validate a frozen ``Policy``.
 
 Secrets are referenced by environment-variable name only: ``${VAR}`` (an error
 naming VAR when it is unset) or ``${VAR:-default}``.
@@ -48,7 +48,9 @@ def load_policy(path: Path | str | None = None, env: Mapping[str, str] | None = 
     return load_policy_text(text, source=str(path), env=env)
 
 
-def load_policy_text(text: str, *, source: str = "<policy>", env: Mapping[str, str] | None = None) -> Policy:
+def load_policy_text(
+    text: str, *, source: str = "<policy>", env: Mapping[str, str] | None = None
+) -> Policy:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -99,6 +101,7 @@ def _format_loc(loc: tuple[int | str, ...]) -> str:
 
 def _interpolate(node: Any, env: Mapping[str, str], path: str, errors: list[str]) -> Any:
     if isinstance(node, str):
+
         def replace(match: re.Match[str]) -> str:
             name, default = match.group(1), match.group(2)
             value = env.get(name)

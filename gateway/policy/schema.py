@@ -174,6 +174,7 @@ class Routing(StrictModel):
         },
         description="Which tier each classifier category needs.",
     )
+
     @field_validator("category_tiers")
     @classmethod
     def _known_categories(cls, value: dict[str, str]) -> dict[str, str]:

@@ -89,8 +89,11 @@ def build_team_report(
         top_reasons=[
             ReasonCount(code=code, count=count)
             for code, count in sorted(
-                ((name.removeprefix("reason:"), value) for name, value in total.items()
-                 if name.startswith("reason:") and value),
+                (
+                    (name.removeprefix("reason:"), value)
+                    for name, value in total.items()
+                    if name.startswith("reason:") and value
+                ),
                 key=lambda item: (-item[1], item[0]),
             )[:TOP_REASONS]
         ],
@@ -163,8 +166,10 @@ def budget_usage(
     windows = []
     for bucket, amount in spent.items():
         state: Literal["ok", "soft", "over"] = (
-            "over" if amount >= limit
-            else "soft" if amount >= budget.soft_limit_fraction * limit
+            "over"
+            if amount >= limit
+            else "soft"
+            if amount >= budget.soft_limit_fraction * limit
             else "ok"
         )
         whole = 1 if budget.period == "day" else days_in_month(bucket)

@@ -60,15 +60,21 @@ def daily_spend_chart(report: TeamReport, width: int = 960, height: int = 300) -
     def y(micros: float) -> float:
         return top + plot_h - micros / y_max * plot_h
 
-    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' class='chart' id='chart-daily-spend' "
-             f"viewBox='0 0 {width} {height}' width='{width}' height='{height}' role='img' "
-             f"aria-label='Daily spend against budget' {FONT} font-size='12'>"]
+    parts = [
+        f"<svg xmlns='http://www.w3.org/2000/svg' class='chart' id='chart-daily-spend' "
+        f"viewBox='0 0 {width} {height}' width='{width}' height='{height}' role='img' "
+        f"aria-label='Daily spend against budget' {FONT} font-size='12'>"
+    ]
     for i in range(5):
         value = y_max * i / 4
-        parts.append(f"<line x1='{left}' x2='{width - right}' y1='{y(value):.1f}' "
-                     f"y2='{y(value):.1f}' stroke='{GRID}'/>")
-        parts.append(f"<text x='{left - 8}' y='{y(value) + 4:.1f}' text-anchor='end' "
-                     f"fill='{AXIS}'>{escape(short_usd(value))}</text>")
+        parts.append(
+            f"<line x1='{left}' x2='{width - right}' y1='{y(value):.1f}' "
+            f"y2='{y(value):.1f}' stroke='{GRID}'/>"
+        )
+        parts.append(
+            f"<text x='{left - 8}' y='{y(value) + 4:.1f}' text-anchor='end' "
+            f"fill='{AXIS}'>{escape(short_usd(value))}</text>"
+        )
     days = len(report.daily)
     slot = plot_w / max(days, 1)
     bar_w = max(slot * 0.7, 1.0)
@@ -88,21 +94,31 @@ def daily_spend_chart(report: TeamReport, width: int = 960, height: int = 300) -
             )
             base += amount
         if i % label_every == 0:
-            parts.append(f"<text x='{x + bar_w / 2:.1f}' y='{height - bottom + 16}' "
-                         f"text-anchor='middle' fill='{AXIS}'>{day.date.strftime('%b %d')}</text>")
+            parts.append(
+                f"<text x='{x + bar_w / 2:.1f}' y='{height - bottom + 16}' "
+                f"text-anchor='middle' fill='{AXIS}'>{day.date.strftime('%b %d')}</text>"
+            )
     for j, tier in enumerate(tiers):
         lx = left + j * 120
-        parts.append(f"<rect class='legend' x='{lx}' y='4' width='12' height='12' "
-                     f"fill='{tier_colour(tier, j)}'/><text x='{lx + 18}' y='15' "
-                     f"fill='#111827'>{escape(tier)}</text>")
-    parts.append(f"<line x1='{left}' x2='{width - right}' y1='{top + plot_h}' "
-                 f"y2='{top + plot_h}' stroke='{AXIS}'/>")
+        parts.append(
+            f"<rect class='legend' x='{lx}' y='4' width='12' height='12' "
+            f"fill='{tier_colour(tier, j)}'/><text x='{lx + 18}' y='15' "
+            f"fill='#111827'>{escape(tier)}</text>"
+        )
+    parts.append(
+        f"<line x1='{left}' x2='{width - right}' y1='{top + plot_h}' "
+        f"y2='{top + plot_h}' stroke='{AXIS}'/>"
+    )
     if line_micros is not None:
         ly = y(line_micros)
-        parts.append(f"<path class='budget-line' d='M{left},{ly:.1f} H{width - right}' "
-                     f"stroke='#b91c1c' stroke-width='2' stroke-dasharray='6 4' fill='none'/>")
-        parts.append(f"<text x='{width - right}' y='{ly - 6:.1f}' text-anchor='end' "
-                     f"fill='#b91c1c'>{escape(line_label)}</text>")
+        parts.append(
+            f"<path class='budget-line' d='M{left},{ly:.1f} H{width - right}' "
+            f"stroke='#b91c1c' stroke-width='2' stroke-dasharray='6 4' fill='none'/>"
+        )
+        parts.append(
+            f"<text x='{width - right}' y='{ly - 6:.1f}' text-anchor='end' "
+            f"fill='#b91c1c'>{escape(line_label)}</text>"
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -115,38 +131,52 @@ def _arc(cx: float, cy: float, r: float, start: float, end: float) -> str:
     return f"M{cx:.1f},{cy:.1f} L{x0:.2f},{y0:.2f} A{r},{r} 0 {large} 1 {x1:.2f},{y1:.2f} Z"
 
 
-def donut_chart(chart_id: str, label: str, slices: Sequence[tuple[str, int, str]],
-                unit: str, size: int = 200) -> str:
+def donut_chart(
+    chart_id: str, label: str, slices: Sequence[tuple[str, int, str]], unit: str, size: int = 200
+) -> str:
     """A donut of (name, value, colour) slices with a legend on the right."""
     width, cx, cy, r = size + 220, size / 2, size / 2, size / 2 - 10
     total = sum(v for _, v, _ in slices)
-    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' class='chart' id='{chart_id}' "
-             f"viewBox='0 0 {width} {size}' width='{width}' height='{size}' role='img' "
-             f"aria-label='{escape(label)}' {FONT} font-size='13'>"]
+    parts = [
+        f"<svg xmlns='http://www.w3.org/2000/svg' class='chart' id='{chart_id}' "
+        f"viewBox='0 0 {width} {size}' width='{width}' height='{size}' role='img' "
+        f"aria-label='{escape(label)}' {FONT} font-size='13'>"
+    ]
     angle = 0.0
     shown = [(n, v, c) for n, v, c in slices if v > 0]
     for name, value, colour in shown:
         sweep = 2 * math.pi * value / total
         # A full circle cannot be one arc: draw it as two halves.
-        pieces = ([(angle, angle + math.pi), (angle + math.pi, angle + sweep)]
-                  if sweep >= 2 * math.pi - 1e-9 else [(angle, angle + sweep)])
+        pieces = (
+            [(angle, angle + math.pi), (angle + math.pi, angle + sweep)]
+            if sweep >= 2 * math.pi - 1e-9
+            else [(angle, angle + sweep)]
+        )
         for start, end in pieces:
-            parts.append(f"<path class='slice' d='{_arc(cx, cy, r, start, end)}' fill='{colour}'>"
-                         f"<title>{escape(name)}: {value} {unit}</title></path>")
+            parts.append(
+                f"<path class='slice' d='{_arc(cx, cy, r, start, end)}' fill='{colour}'>"
+                f"<title>{escape(name)}: {value} {unit}</title></path>"
+            )
         angle += sweep
     if not shown:
         parts.append(f"<circle cx='{cx}' cy='{cy}' r='{r}' fill='{GRID}'/>")
     parts.append(f"<circle cx='{cx}' cy='{cy}' r='{r * 0.55:.1f}' fill='#ffffff'/>")
-    parts.append(f"<text x='{cx}' y='{cy + 6}' text-anchor='middle' font-size='20' "
-                 f"font-weight='600' fill='#111827'>{total}</text>")
+    parts.append(
+        f"<text x='{cx}' y='{cy + 6}' text-anchor='middle' font-size='20' "
+        f"font-weight='600' fill='#111827'>{total}</text>"
+    )
     parts.append(f"<text x='{cx}' y='{cy + 24}' text-anchor='middle' fill='{AXIS}'>{unit}</text>")
     for i, (name, value, colour) in enumerate(slices):
         ly = 30 + i * 26
         share = f"{value * 100 / total:.0f}%" if total else "0%"
-        parts.append(f"<rect class='legend' x='{size + 10}' y='{ly - 11}' width='14' height='14' "
-                     f"fill='{colour}'/>")
-        parts.append(f"<text x='{size + 32}' y='{ly}' fill='#111827'>{escape(name)}: "
-                     f"{value} ({share})</text>")
+        parts.append(
+            f"<rect class='legend' x='{size + 10}' y='{ly - 11}' width='14' height='14' "
+            f"fill='{colour}'/>"
+        )
+        parts.append(
+            f"<text x='{size + 32}' y='{ly}' fill='#111827'>{escape(name)}: "
+            f"{value} ({share})</text>"
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -162,21 +192,28 @@ def category_mix_chart(report: TeamReport, width: int = 440) -> str:
     row_h, left = 28, 120
     height = max(len(rows), 1) * row_h + 20
     peak = max((c.requests for c in rows), default=0) or 1
-    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' class='chart' id='chart-category-mix' "
-             f"viewBox='0 0 {width} {height}' width='{width}' height='{height}' role='img' "
-             f"aria-label='Requests by category' {FONT} font-size='13'>"]
+    parts = [
+        f"<svg xmlns='http://www.w3.org/2000/svg' class='chart' id='chart-category-mix' "
+        f"viewBox='0 0 {width} {height}' width='{width}' height='{height}' role='img' "
+        f"aria-label='Requests by category' {FONT} font-size='13'>"
+    ]
     if not rows:
         parts.append(f"<text x='10' y='24' fill='{AXIS}'>No requests in this period.</text>")
     for i, category in enumerate(rows):
         y = 10 + i * row_h
         w = max((width - left - 60) * category.requests / peak, 1.0)
-        parts.append(f"<text x='{left - 8}' y='{y + 17}' text-anchor='end' fill='#111827'>"
-                     f"{escape(category.category)}</text>")
+        parts.append(
+            f"<text x='{left - 8}' y='{y + 17}' text-anchor='end' fill='#111827'>"
+            f"{escape(category.category)}</text>"
+        )
         colour = PALETTE[(i + 2) % len(PALETTE)]
-        parts.append(f"<rect class='bar' x='{left}' y='{y + 4}' width='{w:.1f}' "
-                     f"height='{row_h - 8}' fill='{colour}'><title>{escape(category.category)}: "
-                     f"{category.requests} requests</title></rect>")
-        parts.append(f"<text x='{left + w + 6:.1f}' y='{y + 17}' fill='{AXIS}'>"
-                     f"{category.requests}</text>")
+        parts.append(
+            f"<rect class='bar' x='{left}' y='{y + 4}' width='{w:.1f}' "
+            f"height='{row_h - 8}' fill='{colour}'><title>{escape(category.category)}: "
+            f"{category.requests} requests</title></rect>"
+        )
+        parts.append(
+            f"<text x='{left + w + 6:.1f}' y='{y + 17}' fill='{AXIS}'>{category.requests}</text>"
+        )
     parts.append("</svg>")
     return "".join(parts)

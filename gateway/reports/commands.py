@@ -29,24 +29,35 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--team", help="report one team")
     which.add_argument("--all", action="store_true", help="report every team in the policy")
-    parser.add_argument("--from", dest="start", type=iso_date, required=True,
-                        help="first UTC day, YYYY-MM-DD")
-    parser.add_argument("--to", dest="end", type=iso_date, required=True,
-                        help="last UTC day (included), YYYY-MM-DD")
+    parser.add_argument(
+        "--from", dest="start", type=iso_date, required=True, help="first UTC day, YYYY-MM-DD"
+    )
+    parser.add_argument(
+        "--to", dest="end", type=iso_date, required=True, help="last UTC day (included), YYYY-MM-DD"
+    )
     parser.add_argument("--format", choices=FORMATS, default="json")
     parser.add_argument("--out", type=Path, default=None, help="file to write (default: stdout)")
-    parser.add_argument("--policy", type=Path, default=None,
-                        help="policy YAML (default: TIERGATE_POLICY or the demo policy)")
+    parser.add_argument(
+        "--policy",
+        type=Path,
+        default=None,
+        help="policy YAML (default: TIERGATE_POLICY or the demo policy)",
+    )
 
 
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--since", type=iso_date, required=True, help="first UTC day, YYYY-MM-DD")
-    parser.add_argument("--until", type=iso_date, default=None,
-                        help="last UTC day (included; default today)")
+    parser.add_argument(
+        "--until", type=iso_date, default=None, help="last UTC day (included; default today)"
+    )
     parser.add_argument("--team", default=None, help="one team (default: every team)")
     parser.add_argument("--out", type=Path, default=None, help="JSONL file (default: stdout)")
-    parser.add_argument("--policy", type=Path, default=None,
-                        help="policy YAML (default: TIERGATE_POLICY or the demo policy)")
+    parser.add_argument(
+        "--policy",
+        type=Path,
+        default=None,
+        help="policy YAML (default: TIERGATE_POLICY or the demo policy)",
+    )
 
 
 def _load(policy_path: Path | None) -> tuple[Policy, str, str]:

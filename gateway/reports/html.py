@@ -39,8 +39,10 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def _card(label: str, value: str, note: str) -> str:
-    return (f"<div class='card'><div class='label'>{escape(label)}</div>"
-            f"<div class='value'>{escape(value)}</div><div class='note'>{escape(note)}</div></div>")
+    return (
+        f"<div class='card'><div class='label'>{escape(label)}</div>"
+        f"<div class='value'>{escape(value)}</div><div class='note'>{escape(note)}</div></div>"
+    )
 
 
 def _usd(usd: str) -> str:
@@ -58,48 +60,109 @@ def team_section(report: TeamReport) -> str:
         "<div class='cards'>",
         _card("Spend", _usd(t.cost.usd), f"exact: ${t.cost.usd}"),
         _card("Images", f"{t.images:,}", f"{t.requests:,} requests"),
-        _card("Savings", saved, f"{_usd(t.savings.usd)} less than all-flagship "
-                                f"{_usd(t.baseline.usd)}"),
-        _card("Rejected", f"{r.rejections.total:,}",
-              f"{r.downgrades} downgraded · {r.fallbacks} fallbacks"),
+        _card(
+            "Savings", saved, f"{_usd(t.savings.usd)} less than all-flagship {_usd(t.baseline.usd)}"
+        ),
+        _card(
+            "Rejected",
+            f"{r.rejections.total:,}",
+            f"{r.downgrades} downgraded · {r.fallbacks} fallbacks",
+        ),
         "</div>",
         "<h2>Daily spend against budget</h2>",
         daily_spend_chart(report),
-        "<div class='row'><div><h2>Tier mix (images)</h2>", tier_mix_chart(report), "</div>",
-        "<div><h2>Category mix (requests)</h2>", category_mix_chart(report), "</div></div>",
+        "<div class='row'><div><h2>Tier mix (images)</h2>",
+        tier_mix_chart(report),
+        "</div>",
+        "<div><h2>Category mix (requests)</h2>",
+        category_mix_chart(report),
+        "</div></div>",
         "<h2>Budgets</h2>",
     ]
     if report.budgets:
-        parts.append(_table(
-            ["budget", "limit", "peak window", "windows", "over soft limit", "over limit"],
-            [[escape(b.period), _usd(b.limit.usd), _usd(b.peak.usd), str(len(b.windows)),
-              str(b.windows_over_soft),
-              f"<span class='{'state-over' if b.windows_over_limit else ''}'>"
-              f"{b.windows_over_limit}</span>"] for b in report.budgets],
-        ))
+        parts.append(
+            _table(
+                ["budget", "limit", "peak window", "windows", "over soft limit", "over limit"],
+                [
+                    [
+                        escape(b.period),
+                        _usd(b.limit.usd),
+                        _usd(b.peak.usd),
+                        str(len(b.windows)),
+                        str(b.windows_over_soft),
+                        f"<span class='{'state-over' if b.windows_over_limit else ''}'>"
+                        f"{b.windows_over_limit}</span>",
+                    ]
+                    for b in report.budgets
+                ],
+            )
+        )
     else:
         parts.append("<p>This team has no budgets.</p>")
     parts.append("<h2>Tiers</h2>")
-    parts.append(_table(
-        ["tier", "requests", "images", "share of images", "spend", "mean latency", "p95 latency"],
-        [[escape(x.tier), f"{x.requests:,}", f"{x.images:,}", f"{x.images_percent:.1f}%",
-          _usd(x.cost.usd),
-          "—" if x.latency.mean_ms is None else f"{x.latency.mean_ms / 1000:.2f} s",
-          "—" if x.latency.p95_bucket is None
-          else f"≤ {x.latency.p95_ms / 1000:g} s" if x.latency.p95_ms is not None else "> 60 s"]
-         for x in report.tiers],
-    ))
+    parts.append(
+        _table(
+            [
+                "tier",
+                "requests",
+                "images",
+                "share of images",
+                "spend",
+                "mean latency",
+                "p95 latency",
+            ],
+            [
+                [
+                    escape(x.tier),
+                    f"{x.requests:,}",
+                    f"{x.images:,}",
+                    f"{x.images_percent:.1f}%",
+                    _usd(x.cost.usd),
+                    "—" if x.latency.mean_ms is None else f"{x.latency.mean_ms / 1000:.2f} s",
+                    "—"
+                    if x.latency.p95_bucket is None
+                    else f"≤ {x.latency.p95_ms / 1000:g} s"
+                    if x.latency.p95_ms is not None
+                    else "> 60 s",
+                ]
+                for x in report.tiers
+            ],
+        )
+    )
     parts.append("<h2>Routing outcomes</h2>")
-    parts.append(_table(
-        ["downgrades", "fallbacks", "rejected (budget)", "rejected (rate)", "rejected (upstream)",
-         "rejected (other)", "unsettled", "unsettled spend"],
-        [[str(r.downgrades), str(r.fallbacks), str(r.rejections.budget), str(r.rejections.rate),
-          str(r.rejections.upstream), str(r.rejections.other), str(r.unsettled.requests),
-          _usd(r.unsettled.cost.usd)]],
-    ))
+    parts.append(
+        _table(
+            [
+                "downgrades",
+                "fallbacks",
+                "rejected (budget)",
+                "rejected (rate)",
+                "rejected (upstream)",
+                "rejected (other)",
+                "unsettled",
+                "unsettled spend",
+            ],
+            [
+                [
+                    str(r.downgrades),
+                    str(r.fallbacks),
+                    str(r.rejections.budget),
+                    str(r.rejections.rate),
+                    str(r.rejections.upstream),
+                    str(r.rejections.other),
+                    str(r.unsettled.requests),
+                    _usd(r.unsettled.cost.usd),
+                ]
+            ],
+        )
+    )
     parts.append("<h2>Top routing reasons</h2>")
-    parts.append(_table(["reason code", "requests"],
-                        [[escape(x.code), str(x.count)] for x in report.top_reasons]))
+    parts.append(
+        _table(
+            ["reason code", "requests"],
+            [[escape(x.code), str(x.count)] for x in report.top_reasons],
+        )
+    )
     parts.append("</section>")
     return "".join(parts)
 

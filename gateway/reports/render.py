@@ -42,8 +42,18 @@ def render_reports(reports: Sequence[TeamReport], fmt: ReportFormat, *, single: 
 
 
 def csv_header(tiers: Sequence[str]) -> list[str]:
-    header = ["team", "date", "requests", "images", "cost_micros", "cost_usd",
-              "baseline_micros", "baseline_usd", "savings_micros", "savings_usd"]
+    header = [
+        "team",
+        "date",
+        "requests",
+        "images",
+        "cost_micros",
+        "cost_usd",
+        "baseline_micros",
+        "baseline_usd",
+        "savings_micros",
+        "savings_usd",
+    ]
     for tier in tiers:
         header += [f"{tier}_cost_micros", f"{tier}_cost_usd"]
     return header
@@ -57,11 +67,28 @@ def render_csv(reports: Sequence[TeamReport]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(csv_header(tiers))
 
-    def row(team: str, label: str, requests: int, images: int, cost: Money, baseline: Money,
-            tier_cost: dict[str, Money]) -> list[str | int]:
+    def row(
+        team: str,
+        label: str,
+        requests: int,
+        images: int,
+        cost: Money,
+        baseline: Money,
+        tier_cost: dict[str, Money],
+    ) -> list[str | int]:
         savings = Money.of(baseline.micros - cost.micros)
-        cells: list[str | int] = [team, label, requests, images, cost.micros, cost.usd,
-                                  baseline.micros, baseline.usd, savings.micros, savings.usd]
+        cells: list[str | int] = [
+            team,
+            label,
+            requests,
+            images,
+            cost.micros,
+            cost.usd,
+            baseline.micros,
+            baseline.usd,
+            savings.micros,
+            savings.usd,
+        ]
         for tier in tiers:
             amount = tier_cost.get(tier, Money.of(0))
             cells += [amount.micros, amount.usd]
@@ -69,11 +96,29 @@ def render_csv(reports: Sequence[TeamReport]) -> str:
 
     for report in reports:
         for day in report.daily:
-            writer.writerow(row(report.team, day.date.isoformat(), day.requests, day.images,
-                                day.cost, day.baseline, day.tier_cost))
+            writer.writerow(
+                row(
+                    report.team,
+                    day.date.isoformat(),
+                    day.requests,
+                    day.images,
+                    day.cost,
+                    day.baseline,
+                    day.tier_cost,
+                )
+            )
         t = report.totals
-        writer.writerow(row(report.team, "total", t.requests, t.images, t.cost, t.baseline,
-                            {tier.tier: tier.cost for tier in report.tiers}))
+        writer.writerow(
+            row(
+                report.team,
+                "total",
+                t.requests,
+                t.images,
+                t.cost,
+                t.baseline,
+                {tier.tier: tier.cost for tier in report.tiers},
+            )
+        )
     return out.getvalue()
 
 
@@ -81,8 +126,10 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]
     def cell(value: object) -> str:
         return str(value).replace("|", "\\|")
 
-    lines = ["| " + " | ".join(header) + " |",
-             "|" + "|".join(" ---: " if i else " --- " for i in range(len(header))) + "|"]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join(" ---: " if i else " --- " for i in range(len(header))) + "|",
+    ]
     lines += ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]
     return lines
 
@@ -94,57 +141,140 @@ def dollars(money: Money) -> str:
 def headline(report: TeamReport) -> str:
     t = report.totals
     saved = "n/a" if t.savings_percent is None else f"{t.savings_percent:.1f}%"
-    return (f"Spend {dollars(t.cost)} · {t.images} images · {t.requests} requests · "
-            f"saved {dollars(t.savings)} ({saved}) against all-flagship {dollars(t.baseline)}")
+    return (
+        f"Spend {dollars(t.cost)} · {t.images} images · {t.requests} requests · "
+        f"saved {dollars(t.savings)} ({saved}) against all-flagship {dollars(t.baseline)}"
+    )
 
 
 def render_markdown(report: TeamReport) -> str:
     p, r = report.period, report.routing
-    lines = [f"# tiergate report: team {report.team}", "",
-             f"Period: {p.start} to {p.end} (UTC, {p.days} days)", "", headline(report), ""]
+    lines = [
+        f"# tiergate report: team {report.team}",
+        "",
+        f"Period: {p.start} to {p.end} (UTC, {p.days} days)",
+        "",
+        headline(report),
+        "",
+    ]
     lines += ["## Budgets", ""]
     if report.budgets:
         lines += _table(
-            ["budget", "limit (USD)", "peak spend (USD)", "windows", "over soft limit",
-             "over limit"],
-            [[b.period, b.limit.usd, b.peak.usd, len(b.windows), b.windows_over_soft,
-              b.windows_over_limit] for b in report.budgets],
+            [
+                "budget",
+                "limit (USD)",
+                "peak spend (USD)",
+                "windows",
+                "over soft limit",
+                "over limit",
+            ],
+            [
+                [
+                    b.period,
+                    b.limit.usd,
+                    b.peak.usd,
+                    len(b.windows),
+                    b.windows_over_soft,
+                    b.windows_over_limit,
+                ]
+                for b in report.budgets
+            ],
         )
         for b in report.budgets:
             lines += ["", f"### {b.period} budget, ${b.limit.usd} per {b.period}", ""]
-            lines += _table(["window", "spent (USD)", "used %", "state", "partial"],
-                            [[w.bucket, w.spent.usd, f"{w.percent_used:.1f}", w.state,
-                              "yes" if w.partial else ""] for w in b.windows])
+            lines += _table(
+                ["window", "spent (USD)", "used %", "state", "partial"],
+                [
+                    [
+                        w.bucket,
+                        w.spent.usd,
+                        f"{w.percent_used:.1f}",
+                        w.state,
+                        "yes" if w.partial else "",
+                    ]
+                    for w in b.windows
+                ],
+            )
     else:
         lines.append("This team has no budgets.")
     lines += ["", "## Tiers", ""]
     lines += _table(
-        ["tier", "requests", "images", "images %", "cost (USD)", "mean latency ms",
-         "p95 latency ms"],
-        [[t.tier, t.requests, t.images, f"{t.images_percent:.1f}", t.cost.usd,
-          "" if t.latency.mean_ms is None else f"{t.latency.mean_ms:.0f}",
-          "" if t.latency.p95_bucket is None
-          else f"≤ {t.latency.p95_ms}" if t.latency.p95_ms is not None else "> 60000"]
-         for t in report.tiers],
+        [
+            "tier",
+            "requests",
+            "images",
+            "images %",
+            "cost (USD)",
+            "mean latency ms",
+            "p95 latency ms",
+        ],
+        [
+            [
+                t.tier,
+                t.requests,
+                t.images,
+                f"{t.images_percent:.1f}",
+                t.cost.usd,
+                "" if t.latency.mean_ms is None else f"{t.latency.mean_ms:.0f}",
+                ""
+                if t.latency.p95_bucket is None
+                else f"≤ {t.latency.p95_ms}"
+                if t.latency.p95_ms is not None
+                else "> 60000",
+            ]
+            for t in report.tiers
+        ],
     )
     lines += ["", "## Categories", ""]
     lines += _table(["category", "requests"], [[c.category, c.requests] for c in report.categories])
     lines += ["", "## Routing", ""]
     lines += _table(
-        ["downgrades", "fallbacks", "rejected: budget", "rejected: rate", "rejected: upstream",
-         "rejected: other", "unsettled", "unsettled (USD)"],
-        [[r.downgrades, r.fallbacks, r.rejections.budget, r.rejections.rate,
-          r.rejections.upstream, r.rejections.other, r.unsettled.requests, r.unsettled.cost.usd]],
+        [
+            "downgrades",
+            "fallbacks",
+            "rejected: budget",
+            "rejected: rate",
+            "rejected: upstream",
+            "rejected: other",
+            "unsettled",
+            "unsettled (USD)",
+        ],
+        [
+            [
+                r.downgrades,
+                r.fallbacks,
+                r.rejections.budget,
+                r.rejections.rate,
+                r.rejections.upstream,
+                r.rejections.other,
+                r.unsettled.requests,
+                r.unsettled.cost.usd,
+            ]
+        ],
     )
     lines += ["", "## Top reason codes", ""]
     lines += _table(["reason", "requests"], [[x.code, x.count] for x in report.top_reasons])
     tiers = [t.tier for t in report.tiers]
     lines += ["", "## Daily", ""]
     lines += _table(
-        ["date", "requests", "images", "cost (USD)", "baseline (USD)",
-         *(f"{t} (USD)" for t in tiers)],
-        [[d.date, d.requests, d.images, d.cost.usd, d.baseline.usd,
-          *(d.tier_cost[t].usd if t in d.tier_cost else "0.000000" for t in tiers)]
-         for d in report.daily],
+        [
+            "date",
+            "requests",
+            "images",
+            "cost (USD)",
+            "baseline (USD)",
+            *(f"{t} (USD)" for t in tiers),
+        ],
+        [
+            [
+                d.date,
+                d.requests,
+                d.images,
+                d.cost.usd,
+                d.baseline.usd,
+                *(d.tier_cost[t].usd if t in d.tier_cost else "0.000000" for t in tiers),
+            ]
+            for d in report.daily
+        ],
     )
     return "\n".join(lines) + "\n"

@@ -17,6 +17,8 @@ async def client(sim_env: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
     policy = load_policy_text(yaml.safe_dump(policy_dict()), env=sim_env)
     app = create_app(Settings(store="memory://"), policy=policy)
     transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as c:
-            yield c
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://gateway") as c,
+    ):
+        yield c

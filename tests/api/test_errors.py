@@ -11,8 +11,9 @@ AUTH = {"Authorization": f"Bearer {TEAM_KEYS['demo']}"}
 URL = "/v1/images/generations"
 
 
-def assert_error(resp: httpx.Response, status: int, type_: str, code: str | None,
-                 param: str | None) -> None:
+def assert_error(
+    resp: httpx.Response, status: int, type_: str, code: str | None, param: str | None
+) -> None:
     assert resp.status_code == status, resp.text
     error = resp.json()["error"]
     assert set(error) == {"message", "type", "param", "code"}
@@ -38,20 +39,27 @@ def assert_error(resp: httpx.Response, status: int, type_: str, code: str | None
         ({"prompt": "a cat", "model": "dall-e-9"}, "model_not_found", "model"),
     ],
 )
-async def test_bad_request_fields(client: httpx.AsyncClient, body: dict, code: str,  # type: ignore[type-arg]
-                                  param: str) -> None:
+async def test_bad_request_fields(
+    client: httpx.AsyncClient,
+    body: dict,
+    code: str,  # type: ignore[type-arg]
+    param: str,
+) -> None:
     resp = await client.post(URL, json=body, headers=AUTH)
     assert_error(resp, 400, "invalid_request_error", code, param)
 
 
 async def test_invalid_json(client: httpx.AsyncClient) -> None:
-    resp = await client.post(URL, content=b'{"prompt": ', headers={**AUTH, "Content-Type": "application/json"})
+    resp = await client.post(
+        URL, content=b'{"prompt": ', headers={**AUTH, "Content-Type": "application/json"}
+    )
     assert_error(resp, 400, "invalid_request_error", "invalid_json", None)
 
 
 async def test_invalid_utf8(client: httpx.AsyncClient) -> None:
-    resp = await client.post(URL, content=b'{"prompt": "\xff\xfe"}',
-                             headers={**AUTH, "Content-Type": "application/json"})
+    resp = await client.post(
+        URL, content=b'{"prompt": "\xff\xfe"}', headers={**AUTH, "Content-Type": "application/json"}
+    )
     assert_error(resp, 400, "invalid_request_error", "invalid_json", None)
 
 
@@ -61,8 +69,11 @@ async def test_non_object_json(client: httpx.AsyncClient) -> None:
 
 
 async def test_wrong_content_type(client: httpx.AsyncClient) -> None:
-    resp = await client.post(URL, content=b"prompt=a+cat",
-                             headers={**AUTH, "Content-Type": "application/x-www-form-urlencoded"})
+    resp = await client.post(
+        URL,
+        content=b"prompt=a+cat",
+        headers={**AUTH, "Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert_error(resp, 400, "invalid_request_error", "unsupported_content_type", None)
 
 
@@ -81,14 +92,19 @@ async def test_body_too_large(client: httpx.AsyncClient) -> None:
         ({"Authorization": "Bearer " + "k" * 600}, "invalid_api_key"),
     ],
 )
-async def test_authentication(client: httpx.AsyncClient, headers: dict[str, str], code: str) -> None:
+async def test_authentication(
+    client: httpx.AsyncClient, headers: dict[str, str], code: str
+) -> None:
     resp = await client.post(URL, json={"prompt": "a cat"}, headers=headers)
     assert_error(resp, 401, "invalid_request_error", code, None)
 
 
 async def test_team_forcing_a_tier_it_may_not_use(client: httpx.AsyncClient) -> None:
-    resp = await client.post(URL, json={"prompt": "a cat", "model": "flagship"},
-                             headers={"Authorization": f"Bearer {TEAM_KEYS['beta']}"})
+    resp = await client.post(
+        URL,
+        json={"prompt": "a cat", "model": "flagship"},
+        headers={"Authorization": f"Bearer {TEAM_KEYS['beta']}"},
+    )
     assert_error(resp, 403, "permission_error", "tier_not_allowed", "model")
 
 

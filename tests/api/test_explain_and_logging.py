@@ -19,15 +19,23 @@ PROMPT = 'A menu board that says "Soup of the day: roasted tomato with basil, se
 def test_cli_explain_prints_classification_and_decision() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "gateway.cli", "explain", PROMPT, "--team", "demo"],
-        capture_output=True, text=True, cwd=REPO, timeout=60,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     body = json.loads(result.stdout)
     assert "typography" in body["classification"]["categories"]
     assert body["decision"]["tier"] == "flagship"
     assert any(r.startswith("typography:") for r in body["decision"]["reasons"])
-    unknown = subprocess.run([sys.executable, "-m", "gateway.cli", "explain", "x", "--team", "nope"],
-                             capture_output=True, text=True, cwd=REPO, timeout=60)
+    unknown = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "explain", "x", "--team", "nope"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
     assert unknown.returncode == 2 and "unknown team" in unknown.stderr
 
 
@@ -39,7 +47,9 @@ async def test_http_explain_matches_generation_and_charges_nothing(sim_env: dict
         body = explained.json()
         assert body["team"] == "demo" and body["decision"]["tier"] == "flagship"
         assert (await client.get("/v1/budget", headers=AUTH)).json()["windows"] == before
-        generated = await client.post("/v1/images/generations", json={"prompt": PROMPT}, headers=AUTH)
+        generated = await client.post(
+            "/v1/images/generations", json={"prompt": PROMPT}, headers=AUTH
+        )
         assert generated.headers["x-tiergate-tier"] == body["decision"]["tier"]
         assert generated.headers["x-tiergate-route-reason"] == ",".join(body["decision"]["reasons"])
         assert (await client.post("/v1/route/explain", json={"prompt": PROMPT})).status_code == 401
@@ -50,7 +60,9 @@ async def test_http_explain_matches_generation_and_charges_nothing(sim_env: dict
 async def test_request_log_line_has_no_prompt_or_key(sim_env: dict[str, str]) -> None:
     async with gateway_client(sim_env) as (client, _):
         with capture_logs() as logs:
-            resp = await client.post("/v1/images/generations", json={"prompt": PROMPT}, headers=AUTH)
+            resp = await client.post(
+                "/v1/images/generations", json={"prompt": PROMPT}, headers=AUTH
+            )
         assert resp.status_code == 200
         lines = [e for e in logs if e["event"] == "request"]
         assert len(lines) == 1
@@ -67,5 +79,3 @@ async def test_prompt_is_logged_only_when_policy_allows(sim_env: dict[str, str])
         with capture_logs() as logs:
             await client.post("/v1/images/generations", json={"prompt": PROMPT}, headers=AUTH)
         assert [e["prompt"] for e in logs if e["event"] == "request"] == [PROMPT]
-
-

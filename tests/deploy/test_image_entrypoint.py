@@ -41,8 +41,9 @@ def test_entrypoint_starts_and_the_healthcheck_follows_it(tmp_path: Path) -> Non
     instructions = parse_dockerfile(DOCKERFILE.read_text())
     stage = max(i.stage for i in instructions)
     image_env = env_values(instructions, stage)
-    (entrypoint,) = [exec_form(i.args) for i in instructions
-                     if i.keyword == "ENTRYPOINT" and i.stage == stage]
+    (entrypoint,) = [
+        exec_form(i.args) for i in instructions if i.keyword == "ENTRYPOINT" and i.stage == stage
+    ]
     health = healthcheck_command(instructions, stage)
 
     bin_dir = Path(sys.executable).parent
@@ -66,7 +67,10 @@ def test_entrypoint_starts_and_the_healthcheck_follows_it(tmp_path: Path) -> Non
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [str(bin_dir / entrypoint[0]), *entrypoint[1:]],
-            env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
+            env=env,
+            cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     try:
         deadline = time.monotonic() + START_TIMEOUT_S

@@ -270,9 +270,20 @@ def test_redis_conf_is_accepted_by_redis_server(tmp_path: Path) -> None:
     conf = DEPLOY / "redis" / "redis.conf"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            ["redis-server", str(conf), "--port", str(port), "--bind", "127.0.0.1",
-             "--dir", str(tmp_path), "--daemonize", "no"],
-            stdout=out, stderr=subprocess.STDOUT,
+            [
+                "redis-server",
+                str(conf),
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(tmp_path),
+                "--daemonize",
+                "no",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     client = redis.Redis(port=port, socket_connect_timeout=0.5, decode_responses=True)
     try:
@@ -284,9 +295,10 @@ def test_redis_conf_is_accepted_by_redis_server(tmp_path: Path) -> None:
             except redis.ConnectionError:
                 pass
             time.sleep(0.05)
-        config = {key: client.config_get(key)[key] for key in (
-            "maxmemory-policy", "appendonly", "appendfsync", "aof-load-truncated"
-        )}
+        config = {
+            key: client.config_get(key)[key]
+            for key in ("maxmemory-policy", "appendonly", "appendfsync", "aof-load-truncated")
+        }
         assert config == {
             "maxmemory-policy": "noeviction",
             "appendonly": "yes",
@@ -372,7 +384,9 @@ def test_haproxy_accepts_the_config() -> None:
         pytest.skip("haproxy not on PATH")
     result = subprocess.run(
         ["haproxy", "-c", "-f", str(DEPLOY / "lb" / "haproxy.cfg")],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -431,9 +445,9 @@ def test_dockerfile_runtime_stage(dockerfile: list[Any]) -> None:
     (user,) = [i.args for i in in_stage if i.keyword == "USER"]
     assert user.split(":")[0] not in ("root", "0")
     assert user == f"{IMAGE_UID}:{IMAGE_UID}"
-    assert any(
-        i.keyword == "RUN" and f"--uid {IMAGE_UID}" in i.args for i in in_stage
-    ), "the runtime stage creates the user it switches to"
+    assert any(i.keyword == "RUN" and f"--uid {IMAGE_UID}" in i.args for i in in_stage), (
+        "the runtime stage creates the user it switches to"
+    )
     assert any(i.keyword == "COPY" and i.args.startswith("--from=builder ") for i in in_stage)
     assert keywords.index("USER") < keywords.index("ENTRYPOINT")
     assert [i.args for i in in_stage if i.keyword == "EXPOSE"] == ["8080"]
@@ -474,8 +488,15 @@ def test_dockerfile_copies_exist_and_pass_the_ignore_file(dockerfile: list[Any])
     # The wheel needs these (pyproject: readme, force-include of the demo policy).
     for needed in ("README.md", "pyproject.toml", "policies/default.yaml", "gateway/cli.py"):
         assert not is_ignored(needed, rules), needed
-    for junk in (".venv/bin/python", "tests/conftest.py", ".git/HEAD", "bench/run.py",
-                 "gateway/__pycache__/app.cpython-311.pyc", "deploy/k8s/secret.yaml", ".env"):
+    for junk in (
+        ".venv/bin/python",
+        "tests/conftest.py",
+        ".git/HEAD",
+        "bench/run.py",
+        "gateway/__pycache__/app.cpython-311.pyc",
+        "deploy/k8s/secret.yaml",
+        ".env",
+    ):
         assert is_ignored(junk, rules), junk
 
 
@@ -522,8 +543,15 @@ def settings_data(k8s: dict[tuple[str, str], Obj]) -> dict[str, str]:
 def test_kinds_and_api_versions(k8s: dict[tuple[str, str], Obj]) -> None:
     kinds = sorted(kind for kind, _ in k8s)
     assert kinds == sorted(
-        ["ConfigMap", "ConfigMap", "Deployment", "HorizontalPodAutoscaler",
-         "PodDisruptionBudget", "Secret", "Service"]
+        [
+            "ConfigMap",
+            "ConfigMap",
+            "Deployment",
+            "HorizontalPodAutoscaler",
+            "PodDisruptionBudget",
+            "Secret",
+            "Service",
+        ]
     )
     for (kind, name), obj in k8s.items():
         assert obj["apiVersion"] == EXPECTED_API_VERSIONS[kind], f"{kind}/{name}"
@@ -554,7 +582,9 @@ def test_selectors_and_labels_agree(k8s: dict[tuple[str, str], Obj]) -> None:
         assert constraint["labelSelector"]["matchLabels"] == selector
     target = one(k8s, "HorizontalPodAutoscaler")["spec"]["scaleTargetRef"]
     assert (target["apiVersion"], target["kind"], target["name"]) == (
-        "apps/v1", "Deployment", deployment["metadata"]["name"]
+        "apps/v1",
+        "Deployment",
+        deployment["metadata"]["name"],
     )
 
 

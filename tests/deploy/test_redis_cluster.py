@@ -82,8 +82,9 @@ def _log_tails(logs: list[Path]) -> str:
     return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-1500:]}" for p in logs)
 
 
-def _wait(condition_name: str, check: object, procs: list[subprocess.Popen[bytes]],
-          logs: list[Path]) -> None:
+def _wait(
+    condition_name: str, check: object, procs: list[subprocess.Popen[bytes]], logs: list[Path]
+) -> None:
     assert callable(check)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -132,19 +133,43 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             with log.open("wb") as out:
                 procs.append(
                     subprocess.Popen(
-                        ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                         "--cluster-enabled", "yes",
-                         "--cluster-config-file", str(workdir / f"nodes-{port}.conf"),
-                         "--save", "", "--appendonly", "no", "--dir", str(workdir),
-                         "--daemonize", "no"],
-                        stdout=out, stderr=subprocess.STDOUT,
+                        [
+                            "redis-server",
+                            "--port",
+                            str(port),
+                            "--bind",
+                            "127.0.0.1",
+                            "--cluster-enabled",
+                            "yes",
+                            "--cluster-config-file",
+                            str(workdir / f"nodes-{port}.conf"),
+                            "--save",
+                            "",
+                            "--appendonly",
+                            "no",
+                            "--dir",
+                            str(workdir),
+                            "--daemonize",
+                            "no",
+                        ],
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
                     )
                 )
         _wait("nodes answering PING", lambda: all(_ping(p) for p in ports), procs, logs)
         create = subprocess.run(
-            ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports),
-             "--cluster-replicas", "0", "--cluster-yes"],
-            capture_output=True, text=True, timeout=60,
+            [
+                "redis-cli",
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{p}" for p in ports),
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert create.returncode == 0, create.stdout + create.stderr
         assert "All 16384 slots covered" in create.stdout, create.stdout
@@ -235,9 +260,15 @@ globals().update(CONTRACT_TESTS)
 
 def test_the_whole_contract_is_collected_here() -> None:
     assert len(CONTRACT_TESTS) >= 25
-    assert {"test_reserve_within_limits_holds_the_estimate", "test_settle_is_idempotent",
-            "test_release_is_idempotent", "test_reap_after_deadline_charges_the_estimate",
-            "test_snapshot_numbers", "test_latency_percentiles", "test_ping"} <= set(CONTRACT_TESTS)
+    assert {
+        "test_reserve_within_limits_holds_the_estimate",
+        "test_settle_is_idempotent",
+        "test_release_is_idempotent",
+        "test_reap_after_deadline_charges_the_estimate",
+        "test_snapshot_numbers",
+        "test_latency_percentiles",
+        "test_ping",
+    } <= set(CONTRACT_TESTS)
 
 
 # -- (b) admission under contention, keys spread over the nodes -----------------------------------
@@ -267,9 +298,7 @@ async def test_concurrent_reserves_admit_exactly_k_per_team_across_nodes(
 ) -> None:
     prefix = f"tgtest-{uuid.uuid4().hex[:12]}"
     keys = KeySpace(prefix)
-    nodes = {
-        team: cluster_client.get_node_from_key(keys.team(team).spent).name for team in TEAMS
-    }
+    nodes = {team: cluster_client.get_node_from_key(keys.team(team).spent).name for team in TEAMS}
     assert len(set(nodes.values())) == NODES, f"teams should cover every node: {nodes}"
 
     window = Window("team", "day", "2026-11-27", ADMITTED_PER_TEAM * ESTIMATE, 172_800)
@@ -305,7 +334,7 @@ async def test_concurrent_reserves_admit_exactly_k_per_team_across_nodes(
         )
         assert {s.outcome for s in settled} == {"settled"}
         for team, ids in admitted.items():
-            state = (await stores[1].snapshot(team, [window], [rate], NOW + 1))
+            state = await stores[1].snapshot(team, [window], [rate], NOW + 1)
             assert state.window_states[0].reserved_micros == 0
             assert state.window_states[0].spent_micros == sum(ESTIMATE - (i % 2) for i in ids)
             assert state.window_states[0].spent_micros <= window.limit_micros
@@ -331,17 +360,22 @@ async def test_a_plain_redis_url_against_the_cluster_fails_loudly(
     prefix = f"tgtest-{uuid.uuid4().hex[:12]}"
     keys = KeySpace(prefix)
     team = next(
-        t for t in TEAMS
-        if cluster_client.get_node_from_key(keys.team(t).spent).port != port
+        t for t in TEAMS if cluster_client.get_node_from_key(keys.team(t).spent).port != port
     )
     plain = open_store(f"redis://127.0.0.1:{port}/0", key_prefix=prefix)
     try:
         window = Window("team", "day", "2026-11-27", 10_000, 172_800)
         with pytest.raises(StoreError, match=r"(?i)moved"):
             await plain.reserve(
-                ReserveRequest(team=team, reservation_id="r1", estimate_micros=1,
-                               windows=(window,), rate_limits=(), now_ms=NOW,
-                               deadline_ms=NOW + 1_000)
+                ReserveRequest(
+                    team=team,
+                    reservation_id="r1",
+                    estimate_micros=1,
+                    windows=(window,),
+                    rate_limits=(),
+                    now_ms=NOW,
+                    deadline_ms=NOW + 1_000,
+                )
             )
     finally:
         await plain.close()

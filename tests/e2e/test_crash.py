@@ -38,20 +38,30 @@ async def test_killed_replica_leaves_no_reservation_behind(tmp_path: Path) -> No
     short_deadlines(raw)
     policy = write_policy(tmp_path, yaml.safe_dump(raw))
     prefix = "tgcrash-" + uuid.uuid4().hex[:8]
-    env = {"TIERGATE_STORE": REDIS_URL, "TIERGATE_STORE_KEY_PREFIX": prefix,
-           "TIERGATE_SIM_EFFICIENT_PORT": str(sims["efficient"].port),
-           "TIERGATE_SIM_FLAGSHIP_PORT": str(sims["flagship"].port),
-           "TIERGATE_RESERVATION_GRACE_SECONDS": "0.5",
-           "TIERGATE_REAPER_INTERVAL_SECONDS": "0.2"}
+    env = {
+        "TIERGATE_STORE": REDIS_URL,
+        "TIERGATE_STORE_KEY_PREFIX": prefix,
+        "TIERGATE_SIM_EFFICIENT_PORT": str(sims["efficient"].port),
+        "TIERGATE_SIM_FLAGSHIP_PORT": str(sims["flagship"].port),
+        "TIERGATE_RESERVATION_GRACE_SECONDS": "0.5",
+        "TIERGATE_REAPER_INTERVAL_SECONDS": "0.2",
+    }
     victim, survivor = gateway(policy, env=env).spawn(), gateway(policy, env=env).spawn()
     store = open_store(REDIS_URL, key_prefix=prefix)
     try:
         victim.wait_healthy()
         survivor.wait_healthy()
         async with httpx.AsyncClient(timeout=30) as client:
-            pending = [asyncio.create_task(client.post(victim.url + "/v1/images/generations",
-                                                       json={"prompt": f"a red bicycle {i}"},
-                                                       headers=AUTH)) for i in range(3)]
+            pending = [
+                asyncio.create_task(
+                    client.post(
+                        victim.url + "/v1/images/generations",
+                        json={"prompt": f"a red bicycle {i}"},
+                        headers=AUTH,
+                    )
+                )
+                for i in range(3)
+            ]
             await asyncio.sleep(0.8)
             window = await day_window(client, survivor.url)
             assert window["reserved_micros"] > 0  # three reservations in flight

@@ -51,8 +51,9 @@ class Replicas:
             client.delete(key)
 
 
-def start_replicas(tmp: Path, sims: dict[str, Server], count: int, alpha: dict[str, Any],
-                   **env: str) -> Replicas:
+def start_replicas(
+    tmp: Path, sims: dict[str, Server], count: int, alpha: dict[str, Any], **env: str
+) -> Replicas:
     raw = policy_dict(alpha=alpha)
     policy = write_policy(tmp, yaml.safe_dump(raw))
     prefix = "tgrep-" + uuid.uuid4().hex[:8]
@@ -67,15 +68,21 @@ def start_replicas(tmp: Path, sims: dict[str, Server], count: int, alpha: dict[s
     return Replicas([gateway(policy, env=environment) for _ in range(count)], prefix)
 
 
-async def fire(replicas: Replicas, total: int, body: dict[str, Any] | None = None
-               ) -> list[httpx.Response]:
+async def fire(
+    replicas: Replicas, total: int, body: dict[str, Any] | None = None
+) -> list[httpx.Response]:
     limits = httpx.Limits(max_connections=400, max_keepalive_connections=0)
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
-        return await asyncio.gather(*(
-            client.post(replicas.servers[i % len(replicas.servers)].url + URL,
-                        json=body or {"prompt": PROMPT}, headers=AUTH)
-            for i in range(total)
-        ))
+        return await asyncio.gather(
+            *(
+                client.post(
+                    replicas.servers[i % len(replicas.servers)].url + URL,
+                    json=body or {"prompt": PROMPT},
+                    headers=AUTH,
+                )
+                for i in range(total)
+            )
+        )
 
 
 def team_budget(replica: Server) -> dict[str, Any]:
@@ -95,8 +102,9 @@ def sims() -> Iterator[dict[str, Server]]:
         server.stop()
 
 
-async def test_budget_admits_exactly_k_across_three_replicas(tmp_path: Path,
-                                                              sims: dict[str, Server]) -> None:
+async def test_budget_admits_exactly_k_across_three_replicas(
+    tmp_path: Path, sims: dict[str, Server]
+) -> None:
     k, unit = 37, unit_cost_micros()
     limit_usd = str(Decimal(k * unit) / 1_000_000)
     alpha = {"budgets": [{"period": "day", "limit_usd": limit_usd}]}
@@ -116,8 +124,9 @@ async def test_budget_admits_exactly_k_across_three_replicas(tmp_path: Path,
         assert window["state"] == "hard"
 
 
-async def test_requests_per_minute_is_shared_by_replicas(tmp_path: Path,
-                                                         sims: dict[str, Server]) -> None:
+async def test_requests_per_minute_is_shared_by_replicas(
+    tmp_path: Path, sims: dict[str, Server]
+) -> None:
     if 60 - time.time() % 60 < 8:  # keep the burst inside one fixed minute window
         await asyncio.sleep(60 - time.time() % 60 + 0.1)
     alpha = {"rate_limits": {"requests_per_minute": 25}}
@@ -135,7 +144,7 @@ async def test_requests_per_minute_is_shared_by_replicas(tmp_path: Path,
 async def test_concurrency_limit_is_shared_by_replicas(tmp_path: Path) -> None:
     # A slow simulator (about 1 s a call) so every admitted request is still in flight.
     slow = {p: simulator(p) for p in ("efficient", "flagship")}
-    for profile, server in slow.items():
+    for server in slow.values():
         server.args[server.args.index("--latency-scale") + 1] = "0.15"
         server.start()
     try:

@@ -17,8 +17,9 @@ from tests.support import Server, gateway
 
 
 @pytest.fixture(scope="module")
-def served(simulators: dict[str, Server], sim_env: dict[str, str],
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def served(
+    simulators: dict[str, Server], sim_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
     path = write_policy(tmp_path_factory.mktemp("sdk"), yaml.safe_dump(policy_dict()))
     with gateway(path, env=sim_env) as server:
         yield server
@@ -50,15 +51,20 @@ def test_sdk_generates_a_png_and_headers_price_the_usage(served: Server) -> None
     usage = result.usage
     assert usage is not None
     text_tokens = usage.input_tokens_details.text_tokens
-    expected = Decimal(text_tokens) * Decimal("5.00") + Decimal(usage.output_tokens) * Decimal("19.50")
-    assert Decimal(headers["x-tiergate-cost-usd"]) == (expected / 1_000_000).quantize(Decimal("0.000001"))
+    expected = Decimal(text_tokens) * Decimal("5.00") + Decimal(usage.output_tokens) * Decimal(
+        "19.50"
+    )
+    assert Decimal(headers["x-tiergate-cost-usd"]) == (expected / 1_000_000).quantize(
+        Decimal("0.000001")
+    )
     assert usage.output_tokens == 1056
 
 
 def test_sdk_forces_the_flagship_by_model_name(served: Server) -> None:
     client = openai.OpenAI(base_url=served.url + "/v1", api_key=TEAM_KEYS["demo"], max_retries=0)
-    raw = client.images.with_raw_response.generate(model="MAI-Image-2", prompt="a red cube", n=2,
-                                                   size="1024x1536", quality="low")
+    raw = client.images.with_raw_response.generate(
+        model="MAI-Image-2", prompt="a red cube", n=2, size="1024x1536", quality="low"
+    )
     result = raw.parse()
     assert raw.headers["x-tiergate-tier"] == "flagship"
     assert len(result.data) == 2
@@ -77,5 +83,3 @@ def test_sdk_sees_openai_errors(served: Server) -> None:
     with pytest.raises(openai.BadRequestError) as bad:
         client.images.generate(model="auto", prompt="a cat", size="640x480")  # type: ignore[arg-type]
     assert bad.value.param == "size"
-
-

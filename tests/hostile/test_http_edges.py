@@ -21,8 +21,9 @@ URL = "/v1/images/generations"
 
 
 @pytest.fixture(scope="module")
-def served(simulators: dict[str, Server], sim_env: dict[str, str],
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def served(
+    simulators: dict[str, Server], sim_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
     path = write_policy(tmp_path_factory.mktemp("edges"), yaml.safe_dump(policy_dict()))
     with gateway(path, env=sim_env) as server:
         yield server
@@ -44,31 +45,41 @@ def raw_request(server: Server, payload: bytes, read_timeout: float = 10) -> byt
 
 
 def test_huge_header_is_a_4xx_openai_error(served: Server) -> None:
-    resp = httpx.post(served.url + URL, json={"prompt": "a cat"},
-                      headers={**AUTH, "X-Padding": "a" * 40_000})
+    resp = httpx.post(
+        served.url + URL, json={"prompt": "a cat"}, headers={**AUTH, "X-Padding": "a" * 40_000}
+    )
     assert 400 <= resp.status_code < 500
     assert resp.json()["error"]["code"] == "headers_too_large"
 
 
 def test_invalid_utf8_body_is_400(served: Server) -> None:
-    resp = httpx.post(served.url + URL, content=b'{"prompt": "caf\xe9"}',
-                      headers={**AUTH, "Content-Type": "application/json"})
+    resp = httpx.post(
+        served.url + URL,
+        content=b'{"prompt": "caf\xe9"}',
+        headers={**AUTH, "Content-Type": "application/json"},
+    )
     assert resp.status_code == 400 and resp.json()["error"]["code"] == "invalid_json"
 
 
-@pytest.mark.parametrize("authorization", ["Bearer", "bearer\ttg-demo-key",
-                                           "Token tg-demo-key", "Bearer tg-demo-key extra"])
+@pytest.mark.parametrize(
+    "authorization",
+    ["Bearer", "bearer\ttg-demo-key", "Token tg-demo-key", "Bearer tg-demo-key extra"],
+)
 def test_malformed_authorization_is_401(served: Server, authorization: str) -> None:
-    resp = httpx.post(served.url + URL, json={"prompt": "a cat"},
-                      headers={"Authorization": authorization})
+    resp = httpx.post(
+        served.url + URL, json={"prompt": "a cat"}, headers={"Authorization": authorization}
+    )
     assert resp.status_code == 401
     assert resp.json()["error"]["type"] == "invalid_request_error"
 
 
 def test_non_ascii_authorization_bytes_are_401(served: Server) -> None:
-    reply = raw_request(served, b"POST /v1/images/generations HTTP/1.1\r\nHost: x\r\n"
-                        b"Authorization: Bearer \xff\xfe\r\nContent-Type: application/json\r\n"
-                        b"Content-Length: 17\r\nConnection: close\r\n\r\n{\"prompt\": \"a\"}\r\n")
+    reply = raw_request(
+        served,
+        b"POST /v1/images/generations HTTP/1.1\r\nHost: x\r\n"
+        b"Authorization: Bearer \xff\xfe\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 17\r\nConnection: close\r\n\r\n{"prompt": "a"}\r\n',
+    )
     assert reply.startswith(b"HTTP/1.1 401")
     assert b'"invalid_api_key"' in reply
 
@@ -87,8 +98,10 @@ def test_slow_client_is_cut_off(served: Server) -> None:
 
 
 def test_slow_body_is_a_408(served: Server) -> None:
-    head = (b"POST /v1/images/generations HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tg-demo-key"
-            b"\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"prompt\"")
+    head = (
+        b"POST /v1/images/generations HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tg-demo-key"
+        b'\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"prompt"'
+    )
     reply = raw_request(served, head, read_timeout=20)
     assert reply.startswith(b"HTTP/1.1 408")
     assert b'"request_timeout"' in reply
@@ -101,15 +114,22 @@ async def test_sigterm_finishes_in_flight_requests_and_settles(tmp_path: Path) -
         server.args[server.args.index("--latency-scale") + 1] = "0.2"  # ~1.4 s a call
         server.start()
     prefix = "tgterm-" + str(int(time.time() * 1000))
-    env = {"TIERGATE_STORE": REDIS_URL, "TIERGATE_STORE_KEY_PREFIX": prefix,
-           "TIERGATE_SIM_EFFICIENT_PORT": str(slow["efficient"].port),
-           "TIERGATE_SIM_FLAGSHIP_PORT": str(slow["flagship"].port)}
+    env = {
+        "TIERGATE_STORE": REDIS_URL,
+        "TIERGATE_STORE_KEY_PREFIX": prefix,
+        "TIERGATE_SIM_EFFICIENT_PORT": str(slow["efficient"].port),
+        "TIERGATE_SIM_FLAGSHIP_PORT": str(slow["flagship"].port),
+    }
     policy = write_policy(tmp_path, yaml.safe_dump(policy_dict()))
     first = gateway(policy, env=env).start()
     try:
         async with httpx.AsyncClient(timeout=30) as client:
-            pending = [asyncio.create_task(client.post(first.url + URL, json={"prompt": f"a cat {i}"},
-                                                       headers=AUTH)) for i in range(5)]
+            pending = [
+                asyncio.create_task(
+                    client.post(first.url + URL, json={"prompt": f"a cat {i}"}, headers=AUTH)
+                )
+                for i in range(5)
+            ]
             await asyncio.sleep(0.5)
             assert first.proc is not None
             first.proc.send_signal(signal.SIGTERM)
@@ -118,8 +138,11 @@ async def test_sigterm_finishes_in_flight_requests_and_settles(tmp_path: Path) -
         assert first.proc.wait(timeout=20) is not None
         second = gateway(policy, env=env).start()
         try:
-            window = next(w for w in httpx.get(second.url + "/v1/budget", headers=AUTH).json()["windows"]
-                          if w["period"] == "day")
+            window = next(
+                w
+                for w in httpx.get(second.url + "/v1/budget", headers=AUTH).json()["windows"]
+                if w["period"] == "day"
+            )
             charged = sum(round(float(r.headers["x-tiergate-cost-usd"]) * 1e6) for r in responses)
             assert (window["spent_micros"], window["reserved_micros"]) == (charged, 0)
         finally:

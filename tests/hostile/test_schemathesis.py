@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 import schemathesis
-from schemathesis import checks
 import yaml
 from hypothesis import HealthCheck, settings
+from schemathesis import checks
 
 from gateway.app import create_app
 from gateway.policy.loader import load_policy_text
@@ -19,10 +19,13 @@ from tests.support import free_port, simulator
 
 AUTH = {"Authorization": f"Bearer {TEAM_KEYS['demo']}"}
 PORTS = {"efficient": free_port(), "flagship": free_port()}
-ENV = {"TIERGATE_SIM_EFFICIENT_PORT": str(PORTS["efficient"]),
-       "TIERGATE_SIM_FLAGSHIP_PORT": str(PORTS["flagship"])}
-APP = create_app(Settings(store="memory://"),
-                 policy=load_policy_text(yaml.safe_dump(policy_dict()), env=ENV))
+ENV = {
+    "TIERGATE_SIM_EFFICIENT_PORT": str(PORTS["efficient"]),
+    "TIERGATE_SIM_FLAGSHIP_PORT": str(PORTS["flagship"]),
+}
+APP = create_app(
+    Settings(store="memory://"), policy=load_policy_text(yaml.safe_dump(policy_dict()), env=ENV)
+)
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
 
@@ -37,8 +40,11 @@ def simulators_on_fixed_ports() -> Iterator[None]:
 
 
 @schema.parametrize()
-@settings(max_examples=30, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 def test_api_conforms_and_never_5xx(case: Any) -> None:
     # positive_data_acceptance is left out: JSON Schema cannot say what the gateway rightly
     # refuses with a 400 (lone UTF-16 surrogates in a prompt, a size one tier lacks).

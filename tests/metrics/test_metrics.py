@@ -40,38 +40,69 @@ def test_observations_and_bounded_labels() -> None:
     states = {"efficient": "closed", "flagship": "open"}
     metrics = Metrics(circuit_states=lambda: states)
     metrics.observe_request(
-        team="demo", tier="efficient", categories=["headline", "mockup"],
+        team="demo",
+        tier="efficient",
+        categories=["headline", "mockup"],
         reasons=["headline:quoted_text_2_tokens", "mockup:term_wireframe"],
-        latency_seconds=0.8, cost_micros=20_000,
-        window_states=[window("day", 5_000_000), window("day", 3_000_000, "key:k"),
-                       window("month", 90_000_000)],
+        latency_seconds=0.8,
+        cost_micros=20_000,
+        window_states=[
+            window("day", 5_000_000),
+            window("day", 3_000_000, "key:k"),
+            window("month", 90_000_000),
+        ],
         remaining_adjust_micros=1_000,
     )
-    metrics.observe_request(team="demo", tier="flagship", categories=[],
-                            reasons=["photorealism:term_dslr"], latency_seconds=12.0,
-                            cost_micros=35_000)
+    metrics.observe_request(
+        team="demo",
+        tier="flagship",
+        categories=[],
+        reasons=["photorealism:term_dslr"],
+        latency_seconds=12.0,
+        cost_micros=35_000,
+    )
     metrics.observe_rejection(team="demo", reason="budget")
     metrics.observe_rejection(team="demo", reason="budget_exceeded:day:team")  # -> other
     metrics.observe_classification(0.00004)
     text = metrics.render().decode()
     requests = {k: v for k, v in samples(text).items() if k[0] == "tiergate_requests_total"}
     assert requests == {
-        ("tiergate_requests_total", (("category", "headline"), ("reason", "headline"),
-                                     ("status", "ok"), ("tier", "efficient"))): 1.0,
-        ("tiergate_requests_total", (("category", "mockup"), ("reason", "headline"),
-                                     ("status", "ok"), ("tier", "efficient"))): 1.0,
-        ("tiergate_requests_total", (("category", "none"), ("reason", "photorealism"),
-                                     ("status", "ok"), ("tier", "flagship"))): 1.0,
+        (
+            "tiergate_requests_total",
+            (
+                ("category", "headline"),
+                ("reason", "headline"),
+                ("status", "ok"),
+                ("tier", "efficient"),
+            ),
+        ): 1.0,
+        (
+            "tiergate_requests_total",
+            (
+                ("category", "mockup"),
+                ("reason", "headline"),
+                ("status", "ok"),
+                ("tier", "efficient"),
+            ),
+        ): 1.0,
+        (
+            "tiergate_requests_total",
+            (
+                ("category", "none"),
+                ("reason", "photorealism"),
+                ("status", "ok"),
+                ("tier", "flagship"),
+            ),
+        ): 1.0,
     }
     assert value(text, "tiergate_cost_micros_total", team="demo", tier="efficient") == 20_000
     assert value(text, "tiergate_budget_remaining_micros", team="demo", period="day") == 3_001_000
-    assert value(text, "tiergate_budget_remaining_micros", team="demo",
-                 period="month") == 90_001_000
+    assert (
+        value(text, "tiergate_budget_remaining_micros", team="demo", period="month") == 90_001_000
+    )
     assert value(text, "tiergate_request_latency_seconds_count", tier="flagship") == 1
-    assert value(text, "tiergate_request_latency_seconds_bucket", tier="flagship",
-                 le="16.0") == 1
-    assert value(text, "tiergate_request_latency_seconds_bucket", tier="flagship",
-                 le="10.0") == 0
+    assert value(text, "tiergate_request_latency_seconds_bucket", tier="flagship", le="16.0") == 1
+    assert value(text, "tiergate_request_latency_seconds_bucket", tier="flagship", le="10.0") == 0
     assert value(text, "tiergate_rejections_total", team="demo", reason="budget") == 1
     assert value(text, "tiergate_rejections_total", team="demo", reason="other") == 1
     assert value(text, "tiergate_classifier_seconds_count") == 1
@@ -83,10 +114,13 @@ def test_observations_and_bounded_labels() -> None:
 def test_each_app_has_its_own_registry() -> None:
     first, second = Metrics(), Metrics()
     first.observe_rejection(team="demo", reason="rate")
-    assert value(first.render().decode(), "tiergate_rejections_total", team="demo",
-                 reason="rate") == 1
-    assert value(second.render().decode(), "tiergate_rejections_total", team="demo",
-                 reason="rate") == 0
+    assert (
+        value(first.render().decode(), "tiergate_rejections_total", team="demo", reason="rate") == 1
+    )
+    assert (
+        value(second.render().decode(), "tiergate_rejections_total", team="demo", reason="rate")
+        == 0
+    )
 
 
 @pytest.fixture
@@ -125,8 +159,11 @@ PROMPTS = (
 async def test_metrics_count_what_the_run_did(gateway: tuple[httpx.AsyncClient, Any]) -> None:
     client, app = gateway
     for team, prompt in PROMPTS:
-        got = await client.post("/v1/images/generations", json={"prompt": prompt},
-                                headers={"Authorization": f"Bearer {TEAM_KEYS[team]}"})
+        got = await client.post(
+            "/v1/images/generations",
+            json={"prompt": prompt},
+            headers={"Authorization": f"Bearer {TEAM_KEYS[team]}"},
+        )
         assert got.status_code == 200, got.text
     text = (await client.get("/metrics", headers=ADMIN)).text
     store = app.state.tiergate.store
@@ -134,8 +171,11 @@ async def test_metrics_count_what_the_run_did(gateway: tuple[httpx.AsyncClient, 
         sums = ledger_sums(await exported_events(store, team, today(), today()))
         for tier, cost in sums.tier_cost.items():
             assert value(text, "tiergate_cost_micros_total", team=team, tier=tier) == cost
-    latency_count = sum(v for (name, _), v in samples(text).items()
-                        if name == "tiergate_request_latency_seconds_count")
+    latency_count = sum(
+        v
+        for (name, _), v in samples(text).items()
+        if name == "tiergate_request_latency_seconds_count"
+    )
     assert latency_count == len(PROMPTS)
     assert value(text, "tiergate_classifier_seconds_count") >= len(PROMPTS)
     assert value(text, "tiergate_budget_remaining_micros", team="demo", period="day") > 0

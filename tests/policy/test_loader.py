@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import subprocess
-from decimal import Decimal
 import sys
+from decimal import Decimal
 
 import pytest
 import yaml
@@ -50,8 +50,11 @@ def test_missing_env_var_is_named_with_its_path() -> None:
 
 
 def test_azure_example_loads_when_env_is_set() -> None:
-    env = {"AZURE_AI_API_BASE": "https://x.services.ai.azure.com", "AZURE_AI_API_KEY": "sk-secret-azure-123",
-           "TIERGATE_PLATFORM_KEY_SHA256": "a" * 64}
+    env = {
+        "AZURE_AI_API_BASE": "https://x.services.ai.azure.com",
+        "AZURE_AI_API_KEY": "sk-secret-azure-123",
+        "TIERGATE_PLATFORM_KEY_SHA256": "a" * 64,
+    }
     policy = load_policy(REPO / "policies/examples/azure-foundry.yaml", env=env)
     assert policy.tiers["flagship"].model == "azure_ai/MAI-Image-2"
     assert policy.tiers["flagship"].api_key is not None
@@ -98,15 +101,22 @@ def test_yaml_syntax_error_is_reported() -> None:
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gateway.cli", *args], capture_output=True,
-                          text=True, cwd=REPO, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
 
 
 def test_cli_policy_check_ok_and_errors(tmp_path) -> None:  # type: ignore[no-untyped-def]
     ok = run_cli("policy", "check", str(REPO / "policies" / "default.yaml"))
     assert ok.returncode == 0 and ok.stdout.strip() == "ok"
     bad = tmp_path / "bad.yaml"
-    bad.write_text(broken(lambda p: p["tiers"]["flagship"]["pricing"].update(image_output_per_mtok=-1)))
+    bad.write_text(
+        broken(lambda p: p["tiers"]["flagship"]["pricing"].update(image_output_per_mtok=-1))
+    )
     result = run_cli("policy", "check", str(bad))
     assert result.returncode != 0
     assert "tiers.flagship.pricing.image_output_per_mtok: must be greater than 0" in result.stdout

@@ -50,7 +50,9 @@ def calls(sims: dict[str, Server]) -> int:
 
 
 async def spent(client: httpx.AsyncClient, team: str = "demo") -> int:
-    body = (await client.get("/v1/budget", headers={"Authorization": f"Bearer {TEAM_KEYS[team]}"})).json()
+    body = (
+        await client.get("/v1/budget", headers={"Authorization": f"Bearer {TEAM_KEYS[team]}"})
+    ).json()
     return sum(w["spent_micros"] for w in body["windows"] if w["period"] == "day")
 
 
@@ -73,20 +75,25 @@ async def test_retry_replays_the_first_response(slow_sims: dict[str, Server]) ->
 
 async def test_racing_duplicates_call_the_backend_once(slow_sims: dict[str, Server]) -> None:
     async with gateway_client(env(slow_sims), store="redis://") as (client, app):
-        responses = await asyncio.gather(*(client.post(URL, json=BODY, headers=auth(key="race"))
-                                           for _ in range(4)))
+        responses = await asyncio.gather(
+            *(client.post(URL, json=BODY, headers=auth(key="race")) for _ in range(4))
+        )
         assert [r.status_code for r in responses] == [200] * 4
         assert len({r.content for r in responses}) == 1
         assert sum(r.headers.get("x-tiergate-idempotent-replay") == "true" for r in responses) == 3
         assert calls(slow_sims) == 1
         assert await ledger_count(app) == 1
-        assert await spent(client) == round(float(responses[0].headers["x-tiergate-cost-usd"]) * 1e6)
+        assert await spent(client) == round(
+            float(responses[0].headers["x-tiergate-cost-usd"]) * 1e6
+        )
 
 
 async def test_same_key_different_body_is_409(slow_sims: dict[str, Server]) -> None:
     async with gateway_client(env(slow_sims), store="redis://") as (client, _):
         assert (await client.post(URL, json=BODY, headers=auth(key="k2"))).status_code == 200
-        other = await client.post(URL, json={"prompt": "a different prompt"}, headers=auth(key="k2"))
+        other = await client.post(
+            URL, json={"prompt": "a different prompt"}, headers=auth(key="k2")
+        )
         assert other.status_code == 409
         assert other.json()["error"]["code"] == "idempotency_key_reused"
         assert other.json()["error"]["param"] == "Idempotency-Key"
@@ -97,7 +104,9 @@ async def test_failure_frees_the_key_for_a_real_retry(slow_sims: dict[str, Serve
     def no_retries(raw: dict[str, Any]) -> None:
         raw["tiers"]["efficient"].update(max_retries=0)
 
-    httpx.put(slow_sims["efficient"].url + "/admin/faults", json={"fail_next": 1}).raise_for_status()
+    httpx.put(
+        slow_sims["efficient"].url + "/admin/faults", json={"fail_next": 1}
+    ).raise_for_status()
     async with gateway_client(env(slow_sims), store="redis://", mutate=no_retries) as (client, app):
         failed = await client.post(URL, json=BODY, headers=auth(key="k3"))
         assert failed.status_code == 502

@@ -43,9 +43,24 @@ class OwnRedis:
         if binary is None:
             pytest.fail("redis-server is needed for the outage tests")
         self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--dir",
+                str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -90,7 +105,8 @@ async def wait_for(condition: Any, timeout_s: float = 10) -> None:
 
 
 async def test_fail_closed_refuses_then_recovers_without_restart(
-        own_redis: OwnRedis, sim_env: dict[str, str]) -> None:
+    own_redis: OwnRedis, sim_env: dict[str, str]
+) -> None:
     alpha = {"budgets": [{"period": "day", "limit_usd": 5}]}
     async with gateway_client(sim_env, store=own_redis.url, alpha=alpha) as (client, _):
         before = await client.post(URL, json=BODY, headers=AUTH)
@@ -109,13 +125,19 @@ async def test_fail_closed_refuses_then_recovers_without_restart(
 
 
 async def test_fail_open_journals_and_replays_when_redis_returns(
-        own_redis: OwnRedis, sim_env: dict[str, str], tmp_path: Path) -> None:
+    own_redis: OwnRedis, sim_env: dict[str, str], tmp_path: Path
+) -> None:
     def fail_open(raw: dict[str, Any]) -> None:
         raw.update(store_failure_mode="fail_open", fail_open_requests_per_minute=3)
 
     alpha = {"budgets": [{"period": "day", "limit_usd": 5}]}
-    async with gateway_client(sim_env, store=own_redis.url, alpha=alpha, mutate=fail_open,
-                              journal_dir=tmp_path / "journal") as (client, app):
+    async with gateway_client(
+        sim_env,
+        store=own_redis.url,
+        alpha=alpha,
+        mutate=fail_open,
+        journal_dir=tmp_path / "journal",
+    ) as (client, app):
         before = await client.post(URL, json=BODY, headers=AUTH)
         assert before.status_code == 200
         own_redis.stop()

@@ -21,15 +21,17 @@ def today() -> date:
     return datetime.now(UTC).date()
 
 
-async def exported_events(store: BudgetStore, team: str, since: date,
-                          until: date) -> list[dict[str, str]]:
+async def exported_events(
+    store: BudgetStore, team: str, since: date, until: date
+) -> list[dict[str, str]]:
     out = io.BytesIO()
     await export_ledger(store, [team], since, until, out)
     return [orjson.loads(line) for line in out.getvalue().splitlines()]
 
 
-async def assert_reports_agree(client: httpx.AsyncClient, store: BudgetStore, team: str,
-                               headers: dict[str, str]) -> LedgerSums:
+async def assert_reports_agree(
+    client: httpx.AsyncClient, store: BudgetStore, team: str, headers: dict[str, str]
+) -> LedgerSums:
     """Every format of `team`'s report for yesterday..tomorrow matches its ledger exactly."""
     start = date.fromordinal(today().toordinal() - 1)
     end = date.fromordinal(today().toordinal() + 1)
@@ -51,9 +53,11 @@ async def assert_reports_agree(client: httpx.AsyncClient, store: BudgetStore, te
     assert report.totals.savings.micros == sums.baseline_micros - sums.cost_micros
     assert (report.totals.requests, report.totals.images) == (sums.requests, sums.images)
     assert {t.tier: t.cost.micros for t in report.tiers if t.cost.micros} == {
-        tier: cost for tier, cost in sums.tier_cost.items() if cost}
+        tier: cost for tier, cost in sums.tier_cost.items() if cost
+    }
     assert {d.date: d.cost.micros for d in report.daily if d.cost.micros} == {
-        d: cost for d, cost in sums.day_cost.items() if cost}
+        d: cost for d, cost in sums.day_cost.items() if cost
+    }
 
     got = await client.get(url, params={**query, "format": "csv"}, headers=headers)
     assert got.status_code == 200 and got.headers["content-type"].startswith("text/csv")
@@ -66,8 +70,11 @@ async def assert_reports_agree(client: httpx.AsyncClient, store: BudgetStore, te
     assert sum(int(r["cost_micros"]) for r in rows[:-1]) == sums.cost_micros
     for tier, cost in sums.tier_cost.items():
         assert int(total[f"{tier}_cost_micros"]) == cost
-    assert {date.fromisoformat(r["date"]): int(r["cost_micros"]) for r in rows[:-1]
-            if int(r["cost_micros"])} == {d: c for d, c in sums.day_cost.items() if c}
+    assert {
+        date.fromisoformat(r["date"]): int(r["cost_micros"])
+        for r in rows[:-1]
+        if int(r["cost_micros"])
+    } == {d: c for d, c in sums.day_cost.items() if c}
 
     got = await client.get(url, params={**query, "format": "md"}, headers=headers)
     assert got.status_code == 200 and got.headers["content-type"].startswith("text/markdown")

@@ -9,8 +9,15 @@ from pathlib import Path
 
 import pytest
 
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
 
 
 def chromium_binary() -> str:
@@ -31,12 +38,14 @@ def run_chromium(
     profile.mkdir(exist_ok=True)
     return subprocess.run(
         [binary, *FLAGS, f"--user-data-dir={profile}", *extra, page.resolve().as_uri()],
-        capture_output=True, text=True, timeout=90, check=False,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
     )
 
 
-def screenshot(binary: str, page: Path, work: Path, out: Path,
-               window: str = "1280,2000") -> None:
+def screenshot(binary: str, page: Path, work: Path, out: Path, window: str = "1280,2000") -> None:
     done = run_chromium(binary, page, work, f"--screenshot={out}", f"--window-size={window}")
     assert out.is_file() and out.stat().st_size > 0, done.stderr[-2000:]
 

@@ -20,8 +20,8 @@ def decode_rows(data: bytes) -> tuple[int, int, int, list[bytes]]:
     assert data[:8] == SIGNATURE, "not a PNG"
     offset, idat, header = 8, b"", b""
     while offset < len(data):
-        (length,) = struct.unpack(">I", data[offset:offset + 4])
-        kind, payload = data[offset + 4:offset + 8], data[offset + 8:offset + 8 + length]
+        (length,) = struct.unpack(">I", data[offset : offset + 4])
+        kind, payload = data[offset + 4 : offset + 8], data[offset + 8 : offset + 8 + length]
         if kind == b"IHDR":
             header = payload
         elif kind == b"IDAT":
@@ -35,7 +35,7 @@ def decode_rows(data: bytes) -> tuple[int, int, int, list[bytes]]:
     previous = bytearray(stride)
     for y in range(height):
         start = y * (stride + 1)
-        kind, line = raw[start], bytearray(raw[start + 1:start + 1 + stride])
+        kind, line = raw[start], bytearray(raw[start + 1 : start + 1 + stride])
         for i in range(stride):
             left = line[i - bpp] if i >= bpp else 0
             up, up_left = previous[i], previous[i - bpp] if i >= bpp else 0
@@ -49,4 +49,6 @@ def decode_rows(data: bytes) -> tuple[int, int, int, list[bytes]]:
 def distinct_colours(data: bytes, step: int = 4) -> int:
     """How many different pixel values a grid sample (every `step` pixels) holds."""
     width, _, bpp, rows = decode_rows(data)
-    return len({row[x * bpp:(x + 1) * bpp] for row in rows[::step] for x in range(0, width, step)})
+    return len(
+        {row[x * bpp : (x + 1) * bpp] for row in rows[::step] for x in range(0, width, step)}
+    )

@@ -28,8 +28,10 @@ DAYS = 21
 
 async def sample_report() -> TeamReport:
     raw = policy_dict()
-    raw["teams"]["demo"]["budgets"] = [{"period": "day", "limit_usd": 4.0},
-                                       {"period": "month", "limit_usd": 90.0}]
+    raw["teams"]["demo"]["budgets"] = [
+        {"period": "day", "limit_usd": 4.0},
+        {"period": "month", "limit_usd": 90.0},
+    ]
     policy = load_policy_text(yaml.safe_dump(raw), env={})
     store = open_store("memory://")
     rng = random.Random(42)
@@ -37,12 +39,14 @@ async def sample_report() -> TeamReport:
         day = START + timedelta(days=i)
         noon = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
         weekday = day.weekday() < 5
-        await seed_requests(store, "demo", rng.randint(40, 80) if weekday else rng.randint(5, 20),
-                            noon, rng)
+        await seed_requests(
+            store, "demo", rng.randint(40, 80) if weekday else rng.randint(5, 20), noon, rng
+        )
         if i in (8, 9):  # a campaign push: over the day budget
             await seed_requests(store, "demo", 70, noon, rng)
-            await store.add_aggregates("demo", Aggregates(day.isoformat(),
-                                                          rejection_increments("budget"), 86_400))
+            await store.add_aggregates(
+                "demo", Aggregates(day.isoformat(), rejection_increments("budget"), 86_400)
+            )
     period = ReportPeriod(start=START, end=START + timedelta(days=DAYS - 1))
     aggregates = await store.aggregates("demo", period.buckets())
     return build_team_report("demo", policy, aggregates, period)

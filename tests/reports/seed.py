@@ -38,26 +38,61 @@ async def seed_requests(
         latency_ms = rng.uniform(300, 9000) * (1.25 if tier == "flagship" else 1.0)
         downgraded = tier == "efficient" and rng.random() < 0.08
         rid = f"seed-{team}-{now_ms}-{i}-{rng.getrandbits(48):x}"
-        await store.reserve(ReserveRequest(team=team, reservation_id=rid, estimate_micros=cost,
-                                           windows=(), rate_limits=(), now_ms=now_ms,
-                                           deadline_ms=now_ms + 60_000))
+        await store.reserve(
+            ReserveRequest(
+                team=team,
+                reservation_id=rid,
+                estimate_micros=cost,
+                windows=(),
+                rate_limits=(),
+                now_ms=now_ms,
+                deadline_ms=now_ms + 60_000,
+            )
+        )
         increments = success_increments(
-            tier=tier, images=n, cost_micros=cost, baseline_micros=baseline,
-            text_tokens=text_tokens, image_tokens=image_tokens, latency_ms=latency_ms,
-            categories=categories, reasons=reasons, downgraded=downgraded, fallback=False,
+            tier=tier,
+            images=n,
+            cost_micros=cost,
+            baseline_micros=baseline,
+            text_tokens=text_tokens,
+            image_tokens=image_tokens,
+            latency_ms=latency_ms,
+            categories=categories,
+            reasons=reasons,
+            downgraded=downgraded,
+            fallback=False,
         )
         ledger = {
-            "ts_ms": str(now_ms), "request_id": rid, "team": team, "key_id": f"{team}-1",
-            "tier": tier, "model": tier, "classified_tier": "flagship" if downgraded else tier,
-            "categories": ";".join(categories), "reasons": ",".join(reasons),
-            "size": "1024x1024", "quality": "medium", "n": str(n), "status": "ok",
-            "text_tokens": str(text_tokens), "image_tokens": str(image_tokens),
-            "cost_micros": str(cost), "baseline_cost_micros": str(baseline),
-            "latency_ms": f"{latency_ms:.1f}", "usage": "reported", "attempts": "1",
+            "ts_ms": str(now_ms),
+            "request_id": rid,
+            "team": team,
+            "key_id": f"{team}-1",
+            "tier": tier,
+            "model": tier,
+            "classified_tier": "flagship" if downgraded else tier,
+            "categories": ";".join(categories),
+            "reasons": ",".join(reasons),
+            "size": "1024x1024",
+            "quality": "medium",
+            "n": str(n),
+            "status": "ok",
+            "text_tokens": str(text_tokens),
+            "image_tokens": str(image_tokens),
+            "cost_micros": str(cost),
+            "baseline_cost_micros": str(baseline),
+            "latency_ms": f"{latency_ms:.1f}",
+            "usage": "reported",
+            "attempts": "1",
             "fallback": "0",
         }
-        await store.settle(team, rid, cost, now_ms, ledger=ledger,
-                           aggregates=Aggregates(day_bucket(now), increments, RETENTION_SECONDS))
+        await store.settle(
+            team,
+            rid,
+            cost,
+            now_ms,
+            ledger=ledger,
+            aggregates=Aggregates(day_bucket(now), increments, RETENTION_SECONDS),
+        )
 
 
 def spend_micros(event: Mapping[str, str]) -> int:

@@ -59,7 +59,7 @@ PROMPTS = (
     ("demo", "a manga panel of a cat samurai", 1),
     ("alpha", "a photorealistic portrait of an old fisherman", 1),
     ("alpha", "a cat sitting on a chair", 3),
-    ("beta", "a banner that says \"Hello\"", 1),
+    ("beta", 'a banner that says "Hello"', 1),
     ("beta", "a 35mm photo of a mountain lake", 1),
 )
 
@@ -69,12 +69,17 @@ async def test_real_requests_every_format_agrees_with_the_ledger(
 ) -> None:
     client, app = gateway
     for team, prompt, n in PROMPTS:
-        response = await client.post("/v1/images/generations", headers=team_headers(team),
-                                     json={"model": "auto", "prompt": prompt, "n": n})
+        response = await client.post(
+            "/v1/images/generations",
+            headers=team_headers(team),
+            json={"model": "auto", "prompt": prompt, "n": n},
+        )
         assert response.status_code == 200, response.text
     store = store_of(app)
-    totals = {team: await assert_reports_agree(client, store, team, ADMIN)
-              for team in ("demo", "alpha", "beta")}
+    totals = {
+        team: await assert_reports_agree(client, store, team, ADMIN)
+        for team in ("demo", "alpha", "beta")
+    }
     assert totals["demo"].images == 5 and totals["alpha"].images == 4
     assert set(totals["beta"].tier_cost) == {"efficient"}
 
@@ -110,17 +115,18 @@ async def test_query_validation_and_defaults(gateway: tuple[httpx.AsyncClient, A
     client, _ = gateway
     url, headers = "/v1/reports/teams/demo", team_headers("demo")
     default = (await client.get(url, headers=headers)).json()
-    assert default["period"] == {
-        "start": date_days_ago(29), "end": today().isoformat()}
-    for params, param in (({"format": "pdf"}, "format"), ({"from": "yesterday"}, "from"),
-                          ({"to": "2026-02-30"}, "to"),
-                          ({"from": "2026-03-02", "to": "2026-03-01"}, "from"),
-                          ({"from": "2020-01-01", "to": "2026-03-01"}, "from")):
+    assert default["period"] == {"start": date_days_ago(29), "end": today().isoformat()}
+    for params, param in (
+        ({"format": "pdf"}, "format"),
+        ({"from": "yesterday"}, "from"),
+        ({"to": "2026-02-30"}, "to"),
+        ({"from": "2026-03-02", "to": "2026-03-01"}, "from"),
+        ({"from": "2020-01-01", "to": "2026-03-01"}, "from"),
+    ):
         bad = await client.get(url, params=params, headers=headers)
         assert bad.status_code == 400, params
         assert bad.json()["error"]["param"] == param
-    foreign = await client.get("/v1/reports/teams/alpha", params={"format": "pdf"},
-                               headers=headers)
+    foreign = await client.get("/v1/reports/teams/alpha", params={"format": "pdf"}, headers=headers)
     assert foreign.status_code == 404  # authorization is decided before the query is read
 
 

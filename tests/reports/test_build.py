@@ -33,27 +33,64 @@ def day(*parts: dict[str, int]) -> dict[str, int]:
     return dict(total)
 
 
-def ok(tier: str, cost: int, baseline: int, latency_ms: float, *, images: int = 1,
-       categories: tuple[str, ...] = ("general",), reasons: tuple[str, ...] = ("default",),
-       downgraded: bool = False, fallback: bool = False) -> dict[str, int]:
-    return success_increments(tier=tier, images=images, cost_micros=cost, baseline_micros=baseline,
-                              text_tokens=10, image_tokens=1056 * images, latency_ms=latency_ms,
-                              categories=categories, reasons=reasons, downgraded=downgraded,
-                              fallback=fallback)
+def ok(
+    tier: str,
+    cost: int,
+    baseline: int,
+    latency_ms: float,
+    *,
+    images: int = 1,
+    categories: tuple[str, ...] = ("general",),
+    reasons: tuple[str, ...] = ("default",),
+    downgraded: bool = False,
+    fallback: bool = False,
+) -> dict[str, int]:
+    return success_increments(
+        tier=tier,
+        images=images,
+        cost_micros=cost,
+        baseline_micros=baseline,
+        text_tokens=10,
+        image_tokens=1056 * images,
+        latency_ms=latency_ms,
+        categories=categories,
+        reasons=reasons,
+        downgraded=downgraded,
+        fallback=fallback,
+    )
 
 
 AGGREGATES = {
     "2026-03-01": day(
-        ok("flagship", 35_000, 35_000, 900, categories=("photorealism",),
-           reasons=("photorealism:term_dslr",)),
-        ok("efficient", 20_000, 35_000, 450, images=2, categories=("headline", "mockup"),
-           reasons=("headline:quoted_text_2_tokens",), downgraded=True),
+        ok(
+            "flagship",
+            35_000,
+            35_000,
+            900,
+            categories=("photorealism",),
+            reasons=("photorealism:term_dslr",),
+        ),
+        ok(
+            "efficient",
+            20_000,
+            35_000,
+            450,
+            images=2,
+            categories=("headline", "mockup"),
+            reasons=("headline:quoted_text_2_tokens",),
+            downgraded=True,
+        ),
         rejection_increments("budget"),
     ),
     "2026-03-03": day(
         ok("efficient", 21_000, 36_000, 30_000, fallback=True),
-        unsettled_increments(tier="flagship", images=1, estimate_micros=40_000,
-                             baseline_micros=40_000, categories=("anime",)),
+        unsettled_increments(
+            tier="flagship",
+            images=1,
+            estimate_micros=40_000,
+            baseline_micros=40_000,
+            categories=("anime",),
+        ),
         rejection_increments("rate"),
         rejection_increments("rate"),
     ),
@@ -88,22 +125,34 @@ def test_routing_outcomes_categories_and_reasons(policy: Policy) -> None:
     assert (r.rejections.budget, r.rejections.rate, r.rejections.total) == (1, 2, 3)
     assert (r.unsettled.requests, r.unsettled.cost.micros) == (1, 40_000)
     assert [(c.category, c.requests) for c in report.categories] == [
-        ("anime", 1), ("general", 1), ("headline", 1), ("mockup", 1), ("photorealism", 1)]
+        ("anime", 1),
+        ("general", 1),
+        ("headline", 1),
+        ("mockup", 1),
+        ("photorealism", 1),
+    ]
     assert [(x.code, x.count) for x in report.top_reasons] == [
-        ("default", 1), ("headline:quoted_text_2_tokens", 1), ("photorealism:term_dslr", 1)]
+        ("default", 1),
+        ("headline:quoted_text_2_tokens", 1),
+        ("photorealism:term_dslr", 1),
+    ]
 
 
 def test_latency_mean_and_p95_from_the_histogram() -> None:
-    fields = day(*(ok("efficient", 1, 1, 90) for _ in range(94)), ok("efficient", 1, 1, 700),
-                 *(ok("efficient", 1, 1, 5000) for _ in range(5)))
+    fields = day(
+        *(ok("efficient", 1, 1, 90) for _ in range(94)),
+        ok("efficient", 1, 1, 700),
+        *(ok("efficient", 1, 1, 5000) for _ in range(5)),
+    )
     latency = tier_latency("efficient", fields)
     assert latency.samples == 100
     assert latency.mean_ms == round((94 * 90 + 700 + 5 * 5000) / 100, 1)
     assert (latency.p95_ms, latency.p95_bucket) == (1000, "1000")  # cumulative 95 at <= 1000
     slow = tier_latency("efficient", day(ok("efficient", 1, 1, 61_000)))
     assert (slow.p95_ms, slow.p95_bucket) == (None, "inf")
-    unsettled_only = unsettled_increments(tier="efficient", images=1, estimate_micros=5,
-                                          baseline_micros=5, categories=())
+    unsettled_only = unsettled_increments(
+        tier="efficient", images=1, estimate_micros=5, baseline_micros=5, categories=()
+    )
     assert tier_latency("efficient", unsettled_only).samples == 0
 
 
@@ -113,7 +162,10 @@ def test_budget_windows(policy: Policy) -> None:
     by_period = {b.period: b for b in report.budgets}
     days = by_period["day"]
     assert [(w.bucket, w.state) for w in days.windows] == [
-        ("2026-03-01", "soft"), ("2026-03-02", "over"), ("2026-03-03", "ok")]
+        ("2026-03-01", "soft"),
+        ("2026-03-02", "over"),
+        ("2026-03-03", "ok"),
+    ]
     assert (days.windows_over_soft, days.windows_over_limit) == (2, 1)
     assert days.peak.micros == 25_000_000 and days.limit.usd == "25.000000"
     [month] = by_period["month"].windows
@@ -157,15 +209,24 @@ def test_csv_parses_and_sums(policy: Policy) -> None:
     assert total["date"] == "total" and int(total["cost_micros"]) == report.totals.cost.micros
     assert sum(int(r["cost_micros"]) for r in days) == int(total["cost_micros"])
     assert int(total["flagship_cost_micros"]) + int(total["efficient_cost_micros"]) == int(
-        total["cost_micros"])
+        total["cost_micros"]
+    )
     assert total["savings_usd"] == "0.030000"
 
 
 def test_markdown_has_every_section(policy: Policy) -> None:
-    text = render_reports([build_team_report("demo", policy, AGGREGATES, PERIOD)], "md",
-                          single=True).decode()
-    for heading in ("# tiergate report: team demo", "## Budgets", "## Tiers", "## Categories",
-                    "## Routing", "## Top reason codes", "## Daily"):
+    text = render_reports(
+        [build_team_report("demo", policy, AGGREGATES, PERIOD)], "md", single=True
+    ).decode()
+    for heading in (
+        "# tiergate report: team demo",
+        "## Budgets",
+        "## Tiers",
+        "## Categories",
+        "## Routing",
+        "## Top reason codes",
+        "## Daily",
+    ):
         assert heading in text
     assert "Spend $0.116000" in text and "saved $0.030000 (20.6%)" in text
     assert "| 2026-03-03 | 2 | 2 | 0.061000 | 0.076000 | 0.040000 | 0.021000 |" in text

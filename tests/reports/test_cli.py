@@ -63,29 +63,64 @@ def test_export_writes_one_event_per_line_and_reports_agree(
     assert len(set(ids)) == 30 and ids == sorted(ids, key=lambda i: tuple(map(int, i.split("-"))))
 
     one = tmp_path / "alpha.jsonl"
-    assert main(["export", "--since", day, "--until", day, "--team", "alpha", "--out", str(one),
-                 "--policy", str(seeded)]) == 0
+    assert (
+        main(
+            [
+                "export",
+                "--since",
+                day,
+                "--until",
+                day,
+                "--team",
+                "alpha",
+                "--out",
+                str(one),
+                "--policy",
+                str(seeded),
+            ]
+        )
+        == 0
+    )
     alpha = [json.loads(line) for line in one.read_text().splitlines()]
     assert alpha == [e for e in events if e["team"] == "alpha"]
 
     sums = ledger_sums(e for e in events if e["team"] == "demo")
     report = tmp_path / "demo.json"
-    assert main(["report", "--team", "demo", "--from", day, "--to", day, "--format", "json",
-                 "--out", str(report), "--policy", str(seeded)]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "--team",
+                "demo",
+                "--from",
+                day,
+                "--to",
+                day,
+                "--format",
+                "json",
+                "--out",
+                str(report),
+                "--policy",
+                str(seeded),
+            ]
+        )
+        == 0
+    )
     data = json.loads(report.read_text())
     assert data["totals"]["cost"]["micros"] == sums.cost_micros
     assert data["totals"]["baseline"]["micros"] == sums.baseline_micros
 
 
-def test_report_all_teams_in_every_format(
-    seeded: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_report_all_teams_in_every_format(seeded: Path, capsys: pytest.CaptureFixture[str]) -> None:
     day = today().isoformat()
     args = ["report", "--all", "--from", day, "--to", day, "--policy", str(seeded)]
     assert main([*args, "--format", "json"]) == 0
     reports = json.loads(capsys.readouterr().out)
     assert {r["team"]: r["totals"]["requests"] for r in reports} == {
-        "demo": 30, "alpha": 7, "beta": 0}
+        "demo": 30,
+        "alpha": 7,
+        "beta": 0,
+    }
 
     assert main([*args, "--format", "csv"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
@@ -100,12 +135,27 @@ def test_report_all_teams_in_every_format(
 
 def test_cli_errors(seeded: Path, capsys: pytest.CaptureFixture[str]) -> None:
     day = today().isoformat()
-    assert main(["report", "--team", "nobody", "--from", day, "--to", day,
-                 "--policy", str(seeded)]) == 2
+    assert (
+        main(["report", "--team", "nobody", "--from", day, "--to", day, "--policy", str(seeded)])
+        == 2
+    )
     assert "unknown team 'nobody'" in capsys.readouterr().err
-    assert main(["report", "--team", "demo", "--from", day, "--to", "2000-01-01",
-                 "--policy", str(seeded)]) == 2
-    assert main(["export", "--since", day, "--until", "2000-01-01",
-                 "--policy", str(seeded)]) == 2
+    assert (
+        main(
+            [
+                "report",
+                "--team",
+                "demo",
+                "--from",
+                day,
+                "--to",
+                "2000-01-01",
+                "--policy",
+                str(seeded),
+            ]
+        )
+        == 2
+    )
+    assert main(["export", "--since", day, "--until", "2000-01-01", "--policy", str(seeded)]) == 2
     with pytest.raises(SystemExit):
         main(["report", "--team", "demo", "--from", "tomorrow", "--to", day])
