@@ -132,6 +132,9 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Connect before traffic arrives: a Redis Cluster client must discover its nodes once,
+        # and redis-py's asyncio cluster client misbehaves when a burst does that concurrently.
+        await store.ping()
         stop = asyncio.Event()
         interval = settings.reaper_interval_seconds
         tasks = [

@@ -49,7 +49,7 @@ RedisClient: TypeAlias = Redis | RedisCluster
 CONNECT_TIMEOUT_SECONDS = 1.0
 OPERATION_TIMEOUT_SECONDS = 2.0
 HEALTH_CHECK_INTERVAL_SECONDS = 30
-DEFAULT_MAX_CONNECTIONS = 50
+DEFAULT_MAX_CONNECTIONS = 256  # above any one replica's concurrent requests (cluster: per node)
 """Per replica (per cluster node for clusters); a request needs one briefly, so 50 carries
 thousands of requests per second. Tune with `?max_connections=` in the URL."""
 

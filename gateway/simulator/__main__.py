@@ -58,7 +58,14 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
     """The SimulatorConfig for parsed flags; flags left out keep the model's defaults."""
-    fields = ("profile", "latency_scale", "latency_seed", "api_key", "image_cache_size", "image_bytes")
+    fields = (
+        "profile",
+        "latency_scale",
+        "latency_seed",
+        "api_key",
+        "image_cache_size",
+        "image_bytes",
+    )
     given = {name: getattr(args, name) for name in fields + tuple(f for f, _, _ in _FAULT_FLAGS)}
     return SimulatorConfig.model_validate({k: v for k, v in given.items() if v is not None})
 

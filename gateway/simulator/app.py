@@ -32,7 +32,9 @@ def create_simulator_app(config: SimulatorConfig) -> ASGIApp:
     """
     faults = FaultController(config.fault_settings())
     stats = RequestStats()
-    images = ImageEndpoints(config, faults, stats, ImageCache(config.image_cache_size, config.image_bytes))
+    images = ImageEndpoints(
+        config, faults, stats, ImageCache(config.image_cache_size, config.image_bytes)
+    )
     admin = AdminEndpoints(config.profile, faults, stats)
     routes = [
         Route(OPENAI_PATH, images.openai_generations, methods=["POST"]),

@@ -70,7 +70,7 @@ _PAD_CHUNK: Final = b"tgPd"  # ancillary, private, safe to copy: decoders skip i
 
 
 def pad_png(data: bytes, total_bytes: int) -> bytes:
-    """``data`` with a chunk of random bytes before IEND making it ``total_bytes`` long (or as is)."""
+    """``data`` padded with random bytes before IEND to ``total_bytes`` long (or as is)."""
     fill = total_bytes - len(data) - 12  # length + type + CRC
     if fill <= 0:
         return data
