@@ -88,9 +88,12 @@ def build_backend(settings: Settings, policy: Policy) -> ImageBackend:
     """The upstream backend ``settings.upstream`` names (TIERGATE_UPSTREAM)."""
     if settings.upstream == "litellm":
         return LiteLLMBackend()
-    from gateway.upstream_httpx import RoutingBackend
+    from gateway.upstream_httpx import HttpxImageBackend, RoutingBackend
 
-    return RoutingBackend((tier.model, tier.api_base) for tier in policy.tiers.values())
+    return RoutingBackend(
+        ((tier.model, tier.api_base) for tier in policy.tiers.values()),
+        direct=HttpxImageBackend(transport=settings.upstream_transport),
+    )
 
 
 def create_app(
@@ -106,6 +109,8 @@ def create_app(
     configure_logging(settings, log_prompts=policy.log_prompts)
     store = store or open_store(settings.store, key_prefix=settings.store_key_prefix)
     classifier = Classifier.from_config(policy.classifier)
+    # The backend (and its connection pool) lives as long as the app, not one lifespan:
+    # ASGI test clients run the lifespan once per client, so it is never closed there.
     backend = backend or build_backend(settings, policy)
     caller = ResilientCaller(policy, backend)
     metrics = Metrics(circuit_states=caller.circuit_states)
@@ -154,10 +159,6 @@ def create_app(
                 await asyncio.wait_for(store.close(), 5)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(state.idempotency.close(), 5)
-            close = getattr(backend, "aclose", None)
-            if close is not None:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(close(), 5)
 
     app = FastAPI(
         title="tiergate",
