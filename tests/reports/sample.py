@@ -29,7 +29,7 @@ DAYS = 21
 async def sample_report() -> TeamReport:
     raw = policy_dict()
     raw["teams"]["demo"]["budgets"] = [
-        {"period": "day", "limit_usd": 4.0},
+        {"period": "day", "limit_usd": 6.0},
         {"period": "month", "limit_usd": 90.0},
     ]
     policy = load_policy_text(yaml.safe_dump(raw), env={})
@@ -42,7 +42,7 @@ async def sample_report() -> TeamReport:
         await seed_requests(
             store, "demo", rng.randint(40, 80) if weekday else rng.randint(5, 20), noon, rng
         )
-        if i in (8, 9):  # a campaign push: over the day budget
+        if i in (8, 9):  # a campaign push: up against the day budget, some requests refused
             await seed_requests(store, "demo", 70, noon, rng)
             await store.add_aggregates(
                 "demo", Aggregates(day.isoformat(), rejection_increments("budget"), 86_400)
