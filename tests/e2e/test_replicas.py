@@ -142,10 +142,10 @@ async def test_requests_per_minute_is_shared_by_replicas(
 
 
 async def test_concurrency_limit_is_shared_by_replicas(tmp_path: Path) -> None:
-    # A slow simulator (about 1 s a call) so every admitted request is still in flight.
+    # A slow simulator (about 3 s a call) so every admitted request is still in flight.
     slow = {p: simulator(p) for p in ("efficient", "flagship")}
     for server in slow.values():
-        server.args[server.args.index("--latency-scale") + 1] = "0.15"
+        server.args[server.args.index("--latency-scale") + 1] = "0.4"
         server.start()
     try:
         alpha = {"rate_limits": {"max_concurrent": 4}}

@@ -111,7 +111,7 @@ async def test_sigterm_finishes_in_flight_requests_and_settles(tmp_path: Path) -
     require_redis()
     slow = {p: simulator(p) for p in ("efficient", "flagship")}
     for server in slow.values():
-        server.args[server.args.index("--latency-scale") + 1] = "0.2"  # ~1.4 s a call
+        server.args[server.args.index("--latency-scale") + 1] = "0.4"  # ~2.8 s a call
         server.start()
     prefix = "tgterm-" + str(int(time.time() * 1000))
     env = {
@@ -130,7 +130,7 @@ async def test_sigterm_finishes_in_flight_requests_and_settles(tmp_path: Path) -
                 )
                 for i in range(5)
             ]
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(1.0)
             assert first.proc is not None
             first.proc.send_signal(signal.SIGTERM)
             responses = await asyncio.gather(*pending)
