@@ -23,7 +23,7 @@ def main() -> int:
         lines = f.readlines()
     for line in lines:
         stack, _, count_s = line.rstrip().rpartition(" ")
-        if not stack:
+        if not stack or not count_s.isdigit():  # a frame name that spans lines
             continue
         if args.filter and args.filter not in stack:
             continue

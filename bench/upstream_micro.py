@@ -68,6 +68,16 @@ async def main_async(port: int, calls: int, repeats: int) -> None:
     lite = LiteLLMBackend()
     direct = HttpxImageBackend(transport="httpcore")
     direct_aio = HttpxImageBackend(transport="aiohttp")
+    try:  # the httpx-aiohttp package (optional): its transport under the same backend
+        import httpx_aiohttp
+
+        direct_lib: HttpxImageBackend | None = HttpxImageBackend(
+            client=httpx.AsyncClient(
+                transport=httpx_aiohttp.AiohttpTransport(trust_env=False), trust_env=False
+            )
+        )
+    except ImportError:
+        direct_lib = None
     raw = httpx.AsyncClient()
     import aiohttp
 
@@ -89,6 +99,16 @@ async def main_async(port: int, calls: int, repeats: int) -> None:
         ("litellm.aimage_generation (LiteLLMBackend)", lambda: lite.generate(call)),
         ("HttpxImageBackend.generate, httpcore transport", lambda: direct.generate(call)),
         ("HttpxImageBackend.generate, aiohttp transport", lambda: direct_aio.generate(call)),
+        *(
+            [
+                (
+                    "HttpxImageBackend.generate, httpx-aiohttp package transport",
+                    lambda: direct_lib.generate(call),
+                )
+            ]
+            if direct_lib is not None
+            else []
+        ),
         ("raw httpx post + orjson", raw_httpx),
         ("raw aiohttp post + orjson", raw_aiohttp),
     ]
@@ -108,6 +128,8 @@ async def main_async(port: int, calls: int, repeats: int) -> None:
         )
     await direct.aclose()
     await direct_aio.aclose()
+    if direct_lib is not None:
+        await direct_lib.aclose()
     await raw.aclose()
     await session.close()
 

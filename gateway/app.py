@@ -109,8 +109,8 @@ def create_app(
     configure_logging(settings, log_prompts=policy.log_prompts)
     store = store or open_store(settings.store, key_prefix=settings.store_key_prefix)
     classifier = Classifier.from_config(policy.classifier)
-    # The backend (and its connection pool) lives as long as the app, not one lifespan:
-    # ASGI test clients run the lifespan once per client, so it is never closed there.
+    # The backend outlives one lifespan (ASGI test clients run it once per client): it is
+    # closed at lifespan end and reopens its pools if the app serves again.
     backend = backend or build_backend(settings, policy)
     caller = ResilientCaller(policy, backend)
     metrics = Metrics(circuit_states=caller.circuit_states)
@@ -159,6 +159,10 @@ def create_app(
                 await asyncio.wait_for(store.close(), 5)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(state.idempotency.close(), 5)
+            close_backend = getattr(backend, "aclose", None)
+            if close_backend is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(close_backend(), 5)
 
     app = FastAPI(
         title="tiergate",

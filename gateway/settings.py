@@ -44,3 +44,8 @@ class Settings(BaseSettings):
         description="auto: a direct httpx call for openai/… and azure_ai/MAI-… tiers with an "
         "api_base, litellm for every other provider; litellm: litellm for every tier.",
     )
+    upstream_transport: Literal["aiohttp", "httpx"] = Field(
+        default="aiohttp",
+        description="HTTP client under the direct path: aiohttp (C-accelerated HTTP/1.1, ~0.35 ms "
+        "less CPU per call) or httpx's own httpcore stack.",
+    )

@@ -22,8 +22,9 @@ none of that (the gateway prices from the returned usage itself).
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 import httpx
@@ -163,7 +164,7 @@ def _upstream_error(
     return error
 
 
-def _retry_after(headers: httpx.Headers) -> float | None:
+def _retry_after(headers: Mapping[str, str]) -> float | None:
     value = headers.get("retry-after")
     try:
         return float(value) if value is not None else None
@@ -171,7 +172,7 @@ def _retry_after(headers: httpx.Headers) -> float | None:
         return None
 
 
-def status_error(status: int, headers: httpx.Headers, body: bytes, tier: str) -> GatewayError:
+def status_error(status: int, headers: Mapping[str, str], body: bytes, tier: str) -> GatewayError:
     """The gateway error for a non-2xx answer, without leaking the upstream's detail."""
     if status == 400 and b"content_policy_violation" in body:
         return InvalidRequest(
@@ -184,198 +185,209 @@ def status_error(status: int, headers: httpx.Headers, body: bytes, tier: str) ->
     )
 
 
-_AIOHTTP_SETS = frozenset({b"host", b"accept-encoding", b"connection", b"content-length"})
-"""Request headers aiohttp writes itself (accept-encoding: only what it can decode)."""
-
-
-class AiohttpTransport(httpx.AsyncBaseTransport):
-    """An httpx transport that sends through one pooled ``aiohttp.ClientSession``.
-
-    httpx's own transport (httpcore over anyio and h11) costs ~0.9 ms of CPU per image call on
-    the bench machine; aiohttp's C-accelerated HTTP/1.1 costs ~0.2 ms. The httpx API, timeouts
-    and exception types stay the same for the caller: aiohttp's errors become httpx's.
-    """
-
-    def __init__(self, *, max_connections: int, keepalive_expiry_seconds: float) -> None:
-        import aiohttp
-
-        self._aiohttp = aiohttp
-        self._connector_args = {
-            "limit": max_connections,
-            "keepalive_timeout": keepalive_expiry_seconds,
-            "enable_cleanup_closed": False,
-        }
-        self._session: Any = None
-
-    def _get_session(self) -> Any:
-        if self._session is None or self._session.closed:
-            aiohttp = self._aiohttp
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(**self._connector_args),
-                auto_decompress=True,
-                trust_env=False,
-                skip_auto_headers=("User-Agent",),
-            )
-        return self._session
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        aiohttp = self._aiohttp
-        timeout = request.extensions.get("timeout", {})
-        try:
-            response = await self._get_session().request(
-                request.method,
-                str(request.url),
-                headers={
-                    k.decode("latin-1"): v.decode("latin-1")
-                    for k, v in request.headers.raw
-                    if k.lower() not in _AIOHTTP_SETS
-                },
-                data=request.content,
-                allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(
-                    sock_connect=timeout.get("connect"), sock_read=timeout.get("read")
-                ),
-            )
-        except TimeoutError as exc:
-            raise httpx.ConnectTimeout(str(exc) or "connect timeout", request=request) from exc
-        except aiohttp.ClientConnectionError as exc:
-            raise httpx.ConnectError(str(exc), request=request) from exc
-        except aiohttp.ClientError as exc:
-            raise httpx.RemoteProtocolError(str(exc), request=request) from exc
-        # aiohttp has already decoded any content-encoding; httpx must not decode it again.
-        encoded = response.headers.get("content-encoding") is not None
-        return httpx.Response(
-            response.status,
-            headers=[
-                (k, v)
-                for k, v in response.raw_headers
-                if not (encoded and k.lower() in (b"content-encoding", b"content-length"))
-            ],
-            stream=_AiohttpStream(response, request),
-            request=request,
-        )
-
-    async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-
-
-class _AiohttpStream(httpx.AsyncByteStream):
-    def __init__(self, response: Any, request: httpx.Request) -> None:
-        self._response = response
-        self._request = request
-
-    async def __aiter__(self) -> Any:
-        import aiohttp
-
-        try:
-            async for chunk in self._response.content.iter_any():
-                yield chunk
-        except TimeoutError as exc:
-            raise httpx.ReadTimeout(str(exc) or "read timeout", request=self._request) from exc
-        except aiohttp.ClientError as exc:
-            raise httpx.RemoteProtocolError(str(exc), request=self._request) from exc
-
-    async def aclose(self) -> None:
-        self._response.release()
-
-
 class HttpxImageBackend:
-    """``ImageBackend`` for OpenAI- and MAI-shaped endpoints over one pooled ``httpx.AsyncClient``.
+    """``ImageBackend`` for OpenAI- and MAI-shaped endpoints over one pooled HTTP client.
 
-    ``transport="httpcore"`` (default) is httpx's own; ``"aiohttp"`` sends through
-    :class:`AiohttpTransport`: ~0.35 ms less CPU per call (``bench/upstream_micro.py``), same
-    behaviour in ``tests/upstream`` and ``tests/reliability``.
+    ``transport="aiohttp"`` (default, ``TIERGATE_UPSTREAM_TRANSPORT``) sends through one
+    ``aiohttp.ClientSession`` (C-accelerated HTTP/1.1): 0.23 ms of CPU per call against 0.89 ms
+    for httpx's own stack and 0.57 ms for httpx over an aiohttp transport, whether ours or the
+    ``httpx-aiohttp`` package's (``bench/upstream_micro.py``): httpx's client layer alone costs
+    ~0.35 ms. ``"httpx"`` (or ``"httpcore"``) is one ``httpx.AsyncClient``; so is a ``client``
+    passed in (tests inject ``httpx.MockTransport``). Both raise the same gateway errors.
     """
 
     def __init__(
         self,
         client: httpx.AsyncClient | None = None,
         *,
-        transport: str = "httpcore",
+        transport: str = "aiohttp",
         max_connections: int = 512,
         max_keepalive_connections: int = 128,
         keepalive_expiry_seconds: float = 4.0,
     ) -> None:
+        if transport not in ("aiohttp", "httpx", "httpcore"):
+            raise ValueError(f"unknown transport {transport!r}: use 'aiohttp' or 'httpx'")
         # Keep-alive expiry under uvicorn's default 5 s server timeout, so an idle pooled
         # connection is dropped by us before the server closes it under a new request.
-        pool_transport: httpx.AsyncBaseTransport | None = None
-        if transport == "aiohttp":
-            pool_transport = AiohttpTransport(
-                max_connections=max_connections, keepalive_expiry_seconds=keepalive_expiry_seconds
-            )
-        self._client = client or httpx.AsyncClient(
-            transport=pool_transport,
-            limits=httpx.Limits(
-                max_connections=max_connections,
-                max_keepalive_connections=max_keepalive_connections,
-                keepalive_expiry=keepalive_expiry_seconds,
-            ),
-            follow_redirects=False,
-            trust_env=False,
+        self._aiohttp: _AiohttpClient | None = None
+        self._injected = client
+        self._owned: httpx.AsyncClient | None = None
+        self._limits = httpx.Limits(
+            max_connections=max_connections,
+            max_keepalive_connections=max_keepalive_connections,
+            keepalive_expiry=keepalive_expiry_seconds,
         )
+        if client is None and transport == "aiohttp":
+            self._aiohttp = _AiohttpClient(max_connections, keepalive_expiry_seconds)
+
+    @property
+    def _client(self) -> httpx.AsyncClient:
+        """The injected client, or our own, opened again after ``aclose`` (a later lifespan)."""
+        if self._injected is not None:
+            return self._injected
+        if self._owned is None or self._owned.is_closed:
+            self._owned = httpx.AsyncClient(
+                limits=self._limits, follow_redirects=False, trust_env=False
+            )
+        return self._owned
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        """Close the pools this backend opened; it reopens them if used again."""
+        if self._owned is not None:
+            await self._owned.aclose()
+            self._owned = None
+        if self._aiohttp is not None:
+            await self._aiohttp.aclose()
 
     async def generate(self, call: UpstreamCall) -> UpstreamResult:
         shape = direct_shape(call.model, call.api_base)
         if shape is None:
             raise UpstreamError(f"The {call.tier} tier's model {call.model!r} has no direct path.")
         url, headers, body = build_request(call, shape)
-        request = self._client.build_request(
+        content = orjson.dumps(body)
+        started = time.perf_counter()
+        if self._aiohttp is not None:
+            status, response_headers, payload = await self._aiohttp.post(
+                url, {**_JSON_HEADERS, **headers}, content, call.timeout_seconds, call.tier
+            )
+        else:
+            status, response_headers, payload = await self._post_httpx(
+                url, headers, content, call.timeout_seconds, call.tier
+            )
+        latency_ms = (time.perf_counter() - started) * 1000
+        if status >= 300:
+            raise status_error(status, response_headers, bytes(payload), call.tier)
+        return parse_result(payload, call.tier, latency_ms)
+
+    async def _post_httpx(
+        self, url: str, headers: dict[str, str], content: bytes, timeout_seconds: float, tier: str
+    ) -> tuple[int, Mapping[str, str], bytearray]:
+        client = self._client
+        request = client.build_request(
             "POST",
             url,
-            content=orjson.dumps(body),
+            content=content,
             headers={**_JSON_HEADERS, **headers},
-            timeout=httpx.Timeout(call.timeout_seconds),
+            timeout=httpx.Timeout(timeout_seconds),
         )
-        started = time.perf_counter()
         try:
-            response = await self._client.send(request, stream=True)
+            response = await client.send(request, stream=True)
             try:
-                payload = await _read_body(response)
+                plain = _plain(response.headers)
+                payload = await _read_body(
+                    _declared_length(response.headers) if plain else None,
+                    response.aiter_raw() if plain else response.aiter_bytes(),
+                )
             finally:
                 await response.aclose()
         except httpx.TimeoutException as exc:
-            raise UpstreamTimeout(f"The {call.tier} tier did not answer in time.") from exc
-        except httpx.HTTPError as exc:  # connect errors, resets, protocol errors
-            raise _upstream_error(
-                f"The {call.tier} tier failed ({type(exc).__name__}).", None
-            ) from exc
-        latency_ms = (time.perf_counter() - started) * 1000
-        if response.status_code >= 300:
-            raise status_error(response.status_code, response.headers, bytes(payload), call.tier)
-        return parse_result(payload, call.tier, latency_ms)
+            raise UpstreamTimeout(f"The {tier} tier did not answer in time.") from exc
+        except (httpx.HTTPError, _BodyLengthError) as exc:  # connect errors, resets, protocol
+            raise _upstream_error(f"The {tier} tier failed ({type(exc).__name__}).", None) from exc
+        return response.status_code, response.headers, payload
 
 
-async def _read_body(response: httpx.Response) -> bytearray:
+class _AiohttpClient:
+    """One pooled ``aiohttp.ClientSession``, opened on first use (it needs the running loop)."""
+
+    def __init__(self, max_connections: int, keepalive_expiry_seconds: float) -> None:
+        import aiohttp
+
+        self._aiohttp = aiohttp
+        self._connector_args: dict[str, Any] = {
+            "limit": max_connections,
+            "keepalive_timeout": keepalive_expiry_seconds,
+            "enable_cleanup_closed": False,
+        }
+        self._session: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timeouts: dict[float, Any] = {}
+
+    def _get_session(self) -> Any:
+        # A session belongs to the loop it was opened on; the app can outlive a loop (ASGI test
+        # clients run each lifespan on its own), so a new loop gets a new session.
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or loop is not self._loop:
+            aiohttp = self._aiohttp
+            self._loop = loop
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(**self._connector_args),
+                auto_decompress=True,
+                trust_env=False,
+            )
+        return self._session
+
+    def _timeout(self, seconds: float) -> Any:
+        """Like ``httpx.Timeout(seconds)``: each of pool wait + connect, and every read."""
+        timeout = self._timeouts.get(seconds)
+        if timeout is None:
+            timeout = self._timeouts[seconds] = self._aiohttp.ClientTimeout(
+                connect=seconds, sock_connect=seconds, sock_read=seconds
+            )
+        return timeout
+
+    async def post(
+        self, url: str, headers: dict[str, str], content: bytes, timeout_seconds: float, tier: str
+    ) -> tuple[int, Mapping[str, str], bytearray]:
+        try:
+            async with self._get_session().post(
+                url,
+                data=content,
+                headers=headers,
+                allow_redirects=False,
+                timeout=self._timeout(timeout_seconds),
+            ) as response:
+                # aiohttp decodes any content-encoding itself; Content-Length is then the
+                # encoded size, so only a plain body is read into a buffer of that size.
+                payload = await _read_body(
+                    _declared_length(response.headers) if _plain(response.headers) else None,
+                    response.content.iter_any(),
+                )
+                return response.status, response.headers, payload
+        except TimeoutError as exc:  # aiohttp's connect and read timeouts subclass it
+            raise UpstreamTimeout(f"The {tier} tier did not answer in time.") from exc
+        except (self._aiohttp.ClientError, _BodyLengthError) as exc:  # connect errors, resets
+            raise _upstream_error(f"The {tier} tier failed ({type(exc).__name__}).", None) from exc
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+class _BodyLengthError(Exception):
+    """The body did not match its Content-Length."""
+
+
+def _plain(headers: Mapping[str, str]) -> bool:
+    return headers.get("content-encoding") is None
+
+
+def _declared_length(headers: Mapping[str, str]) -> int | None:
+    declared = headers.get("content-length")
+    return int(declared) if declared is not None and declared.isdigit() else None
+
+
+async def _read_body(size: int | None, chunks: AsyncIterator[bytes]) -> bytearray:
     """The whole body in one buffer: sized from Content-Length when given, so a multi-MB image
     is held once rather than as a list of chunks plus their join."""
-    declared = response.headers.get("content-length")
-    if (
-        declared is not None
-        and declared.isdigit()
-        and response.headers.get("content-encoding") is None
-    ):
-        size = int(declared)
-        buffer = bytearray(size)
-        view = memoryview(buffer)
-        filled = 0
-        async for chunk in response.aiter_raw():
-            end = filled + len(chunk)
-            if end > size:
-                raise httpx.RemoteProtocolError("body longer than its Content-Length")
-            view[filled:end] = chunk
-            filled = end
-        view.release()
-        if filled != size:
-            raise httpx.RemoteProtocolError("body shorter than its Content-Length")
-        return buffer
-    grown = bytearray()
-    async for chunk in response.aiter_bytes():
-        grown += chunk
-    return grown
+    if size is None:
+        grown = bytearray()
+        async for chunk in chunks:
+            grown += chunk
+        return grown
+    buffer = bytearray(size)
+    view = memoryview(buffer)
+    filled = 0
+    async for chunk in chunks:
+        end = filled + len(chunk)
+        if end > size:
+            raise _BodyLengthError("body longer than its Content-Length")
+        view[filled:end] = chunk
+        filled = end
+    view.release()
+    if filled != size:
+        raise _BodyLengthError("body shorter than its Content-Length")
+    return buffer
 
 
 class RoutingBackend:

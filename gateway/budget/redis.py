@@ -13,7 +13,7 @@ from typing import Any, TypeAlias
 from urllib.parse import urlsplit, urlunsplit
 
 from redis import exceptions as rx
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, Connection, Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
@@ -43,6 +43,11 @@ from gateway.budget.store import (
     check_team,
     parse_stream_id,
 )
+
+try:
+    from hiredis import pack_command as _hiredis_pack
+except ImportError:  # optional: redis-py then parses and packs in Python
+    _hiredis_pack = None  # type: ignore[assignment]
 
 RedisClient: TypeAlias = Redis | RedisCluster
 
@@ -116,6 +121,26 @@ def _retry() -> Retry:
     return Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.1), retries=1)
 
 
+class HiredisPackConnection(Connection):
+    """redis-py's asyncio connection packs commands in Python, re-joining its buffer for every
+    argument: ~11% of a request's CPU here, where a reserve or settle carries ~60-100 arguments
+    (ledger fields, aggregates). Its sync connection uses ``hiredis.pack_command`` when hiredis
+    is installed; this does the same, with the same bytes (and the same first-argument split).
+    """
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        if _hiredis_pack is None:
+            return super().pack_command(*args)
+        if isinstance(args[0], str):
+            args = (*args[0].encode().split(), *args[1:])
+        elif b" " in args[0]:
+            args = (*args[0].split(), *args[1:])
+        try:
+            return [_hiredis_pack(args)]
+        except TypeError as exc:
+            raise rx.DataError(str(exc)) from exc
+
+
 def connect(url: str) -> RedisClient:
     """Client for redis://, rediss://, unix:// or redis+cluster:// / rediss+cluster:// URLs.
 
@@ -135,6 +160,7 @@ def connect(url: str) -> RedisClient:
     pool = BlockingConnectionPool.from_url(
         url,
         max_connections=DEFAULT_MAX_CONNECTIONS,
+        **({"connection_class": HiredisPackConnection} if scheme == "redis" else {}),
         timeout=OPERATION_TIMEOUT_SECONDS,  # wait for a free connection, then fail
         **common,
     )
