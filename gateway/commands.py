@@ -34,6 +34,9 @@ def uvicorn_options(drain_seconds: float) -> dict[str, object]:
         "timeout_graceful_shutdown": drain_seconds,
         "h11_max_incomplete_event_size": 16 * 1024,
         "server_header": False,
+        # Nothing reads the client address, and a gateway trusts no X-Forwarded-* header by
+        # default; uvicorn's ProxyHeadersMiddleware would otherwise wrap every request.
+        "proxy_headers": False,
     }
 
 

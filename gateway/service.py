@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import orjson
 import structlog
 
 from gateway.admission import Admission, Ticket, budget_headers, rate_headers
@@ -26,7 +27,7 @@ from gateway.policy.schema import Policy, Tier
 from gateway.resilience import ResilientCaller
 from gateway.routing import RouteContext, RoutingDecision, decide_route
 from gateway.tokens import count_text_tokens
-from gateway.upstream import UpstreamCall, UpstreamResult
+from gateway.upstream import UpstreamCall, UpstreamResult, image_pieces
 from gateway.usage import success_increments, unsettled_increments
 
 log = structlog.get_logger("gateway.service")
@@ -56,17 +57,22 @@ class Outcome:
     usage_reported: bool
     headers: dict[str, str] = field(default_factory=dict)
 
-    def body(self) -> dict[str, object]:
-        return {
-            "created": self.result.created,
-            "data": [{"b64_json": b64} for b64 in self.result.images_b64],
-            "usage": {
+    def body(self) -> list[bytes | memoryview]:
+        """The ``ImagesResponse`` JSON as byte pieces: each image is its upstream bytes (no
+        copy), between orjson-rendered fields; the same document ``orjson.dumps`` would give."""
+        usage = orjson.dumps(
+            {
                 "input_tokens": self.text_tokens,
                 "input_tokens_details": {"text_tokens": self.text_tokens, "image_tokens": 0},
                 "output_tokens": self.image_tokens,
                 "total_tokens": self.text_tokens + self.image_tokens,
-            },
-        }
+            }
+        )
+        pieces: list[bytes | memoryview] = [b'{"created":%d,"data":[' % self.result.created]
+        for index, image in enumerate(image_pieces(self.result.images_b64)):
+            pieces += (b'{"b64_json":"' if index == 0 else b',{"b64_json":"', image, b'"}')
+        pieces.append(b'],"usage":' + usage + b"}")
+        return pieces
 
 
 def estimate_usage(

@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
+
+import orjson
 
 from gateway.errors import GatewayError, InvalidRequest, UpstreamError, UpstreamTimeout
+
+# The standard base64 alphabet: nothing in it needs escaping inside a JSON string.
+BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,9 +39,60 @@ class UpstreamCall:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+class EncodedImages(Sequence[str]):
+    """Base64 images kept as spans of the upstream body they arrived in, not as str copies.
+
+    A 4 MiB image is 5.33 MiB of base64; holding it once (in the body buffer) rather than
+    also as a parsed str and again in our re-serialised response is most of a large
+    request's memory. ``pieces()`` gives the spans as ASCII bytes views for the response
+    body; indexing decodes one image to ``str`` (a copy) for callers that want text.
+    """
+
+    __slots__ = ("_buffer", "_spans")
+
+    def __init__(self, buffer: bytes | bytearray, spans: Sequence[tuple[int, int]]) -> None:
+        self._buffer = buffer
+        self._spans = tuple(spans)
+
+    def __len__(self) -> int:
+        return len(self._spans)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        start, end = self._spans[index]
+        return self._buffer[start:end].decode("ascii")
+
+    def pieces(self) -> list[memoryview]:
+        view = memoryview(self._buffer)
+        return [view[start:end] for start, end in self._spans]
+
+
+def image_pieces(images: Sequence[str]) -> list[bytes | memoryview]:
+    """Each base64 image as ASCII bytes: views into the upstream body when it kept them."""
+    if isinstance(images, EncodedImages):
+        return list(images.pieces())
+    return [_json_string_content(image) for image in images]
+
+
+def _json_string_content(text: str) -> bytes:
+    """``text`` as the inside of a JSON string: as is when it is base64, else escaped."""
+    if text.isascii():
+        data = text.encode("ascii")
+        if data and not data.translate(None, BASE64_ALPHABET):
+            return data
+    return orjson.dumps(text)[1:-1]
+
+
 @dataclass(frozen=True, slots=True)
 class UpstreamResult:
-    images_b64: list[str]
+    """``images_b64``: a list of str, or ``EncodedImages`` (spans of the upstream body)."""
+
+    images_b64: Sequence[str]
     created: int
     text_tokens: int | None
     image_tokens: int | None

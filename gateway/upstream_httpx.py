@@ -24,14 +24,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 
 import httpx
 import orjson
 
 from gateway.errors import GatewayError, InvalidRequest, UpstreamError, UpstreamTimeout
-from gateway.upstream import ImageBackend, UpstreamCall, UpstreamResult
+from gateway.upstream import (
+    BASE64_ALPHABET,
+    EncodedImages,
+    ImageBackend,
+    UpstreamCall,
+    UpstreamResult,
+)
 
 MAI_DEFAULT_API_VERSION = "preview"
 _JSON_HEADERS = {"content-type": "application/json", "accept": "application/json"}
@@ -127,7 +133,111 @@ def usage_tokens(usage: object) -> tuple[int | None, int | None]:
     return text, image
 
 
+_B64_KEY = b'"b64_json"'
+_JSON_SPACE = b" \t\r\n"
+_CHECK_CHUNK_BYTES = 1 << 16
+# Below this a body is parsed whole: orjson's copy of a small image costs less CPU than
+# checking its span (``is_base64``: ~0.33 ns/byte); above it, memory is what matters.
+SPAN_MIN_BODY_BYTES = 1 << 20
+
+
+def is_base64(payload: bytes | bytearray, start: int, end: int) -> bool:
+    """Whether ``payload[start:end]`` is a non-empty run of the base64 alphabet, checked in
+    small slices (``translate`` deletes the alphabet in C: ~0.33 ns/byte; a regex ~1.4)."""
+    if end <= start:
+        return False
+    for offset in range(start, end, _CHECK_CHUNK_BYTES):
+        chunk = payload[offset : min(offset + _CHECK_CHUNK_BYTES, end)]
+        if chunk.translate(None, BASE64_ALPHABET):
+            return False
+    return True
+
+
+def image_spans(payload: bytes | bytearray) -> list[tuple[int, int]] | None:
+    """(start, end) of every ``"b64_json"`` member's string value, when each is plain base64.
+
+    None when some value is not a non-empty run of the base64 alphabet (escapes, empty,
+    not a string): the caller parses the whole body instead. A ``"b64_json"`` that is a
+    value rather than a key is skipped; ``parse_result`` checks the spans against the
+    parsed structure, so a key that only looks like ours cannot pass for an image.
+    """
+    spans: list[tuple[int, int]] = []
+    size = len(payload)
+    at = payload.find(_B64_KEY)
+    while at != -1:
+        i = at + len(_B64_KEY)
+        while i < size and payload[i] in _JSON_SPACE:
+            i += 1
+        if i < size and payload[i] == 0x3A:  # ':'
+            i += 1
+            while i < size and payload[i] in _JSON_SPACE:
+                i += 1
+            if i >= size or payload[i] != 0x22:  # '"'
+                return None
+            start = i + 1
+            end = payload.find(b'"', start)
+            if end == -1 or not is_base64(payload, start, end):
+                return None
+            spans.append((start, end))
+            i = end + 1
+        at = payload.find(_B64_KEY, i)
+    return spans
+
+
+def _parse_without_images(
+    payload: bytes | bytearray,
+) -> tuple[dict[str, Any], EncodedImages] | None:
+    """The body parsed with every image replaced by "", and the images as spans of ``payload``.
+
+    None when the images cannot be taken as spans (see ``image_spans``) or the spans are not
+    exactly one per item of ``data``: the caller then parses the whole body.
+    """
+    spans = image_spans(payload)
+    if not spans:
+        return None
+    view = memoryview(payload)
+    skeleton = bytearray()
+    previous = 0
+    for start, end in spans:
+        skeleton += view[previous:start]
+        previous = end
+    skeleton += view[previous:]
+    view.release()
+    try:
+        data = orjson.loads(skeleton)
+    except orjson.JSONDecodeError:
+        return None
+    items = data.get("data") if isinstance(data, dict) else None
+    if (
+        not isinstance(items, list)
+        or len(items) != len(spans)
+        or not all(isinstance(item, dict) and item.get("b64_json") == "" for item in items)
+    ):
+        return None
+    return data, EncodedImages(payload, spans)
+
+
 def parse_result(payload: bytes | bytearray, tier: str, latency_ms: float) -> UpstreamResult:
+    """The result of a 2xx body. Images stay in ``payload`` as spans (``EncodedImages``)
+    when they are plain base64, which they are from OpenAI and MAI; else they are parsed."""
+    images: Sequence[str]
+    parsed = _parse_without_images(payload) if len(payload) >= SPAN_MIN_BODY_BYTES else None
+    if parsed is not None:
+        data, images = parsed
+    else:
+        data, images = _parse_whole(payload, tier)
+    text_tokens, image_tokens = usage_tokens(data.get("usage"))
+    created = _number(data.get("created"))
+    return UpstreamResult(
+        images_b64=images,
+        created=created or int(time.time()),
+        text_tokens=text_tokens,
+        image_tokens=image_tokens,
+        latency_ms=latency_ms,
+    )
+
+
+def _parse_whole(payload: bytes | bytearray, tier: str) -> tuple[dict[str, Any], list[str]]:
     try:
         data = orjson.loads(payload)
     except orjson.JSONDecodeError:
@@ -143,15 +253,7 @@ def parse_result(payload: bytes | bytearray, tier: str, latency_ms: float) -> Up
         images.append(b64)
     if not images:
         raise UpstreamError(f"The {tier} tier returned no image.")
-    text_tokens, image_tokens = usage_tokens(data.get("usage"))
-    created = _number(data.get("created"))
-    return UpstreamResult(
-        images_b64=images,
-        created=created or int(time.time()),
-        text_tokens=text_tokens,
-        image_tokens=image_tokens,
-        latency_ms=latency_ms,
-    )
+    return data, images
 
 
 def _upstream_error(

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from gateway import idempotency
 from gateway.api.models import ErrorResponse, ImageGenerationRequest, ImagesResponse
 from gateway.api.parsing import parse_json_body
-from gateway.api.responses import JSONBytesResponse
+from gateway.api.responses import JSONBytesResponse, JSONPiecesResponse
 from gateway.api.state import AppState, get_state
 from gateway.auth import Principal
 from gateway.errors import (
@@ -118,7 +118,7 @@ async def create_image(request: Request) -> Response:
         k: v for k, v in response.headers.items() if k.startswith(("x-tiergate-", "x-ratelimit-"))
     }
     await state.idempotency.complete(
-        team, key, raw, response.status_code, stored_headers, bytes(response.body)
+        team, key, raw, response.status_code, stored_headers, response.joined()
     )
     return response
 
@@ -129,7 +129,7 @@ async def generate_response(
     principal: Principal,
     body: ImageGenerationRequest,
     max_latency: int | None,
-) -> JSONBytesResponse:
+) -> JSONPiecesResponse:
     request_id = request.scope["state"]["request_id"]
     outcome = await state.service.generate(principal, body, request_id, max_latency)
     decision = outcome.decision
@@ -152,7 +152,7 @@ async def generate_response(
         "x-tiergate-route-reason": ",".join(decision.reasons),
         **outcome.headers,
     }
-    return JSONBytesResponse(outcome.body(), headers=headers)
+    return JSONPiecesResponse(outcome.body(), headers=headers)
 
 
 @router.post("/v1/route/explain", responses=_ERRORS, openapi_extra=_BODY_SCHEMA)
