@@ -107,6 +107,7 @@ class Admission:
         metrics: Metrics | None = None,
         journal: SpendJournal | None = None,
         snapshot_max_age_seconds: float = 0.25,
+        retention_seconds: int = RETENTION_SECONDS,
     ) -> None:
         self.policy = policy
         self.store = store
@@ -116,6 +117,7 @@ class Admission:
         self._recent: dict[tuple[str, str], tuple[float, BudgetSnapshot]] = {}
         self.metrics = metrics or Metrics()
         self.journal = journal
+        self.retention_seconds = retention_seconds
         self.fail_open = policy.store_failure_mode == "fail_open"
         self.local_cap = LocalCap(
             policy.fail_open_max_concurrent, policy.fail_open_requests_per_minute
@@ -292,7 +294,8 @@ class Admission:
         self.metrics.observe_rejection(team=team, reason=kind)
         with contextlib.suppress(budget_store.StoreError):
             await self.store.add_aggregates(
-                team, Aggregates(day_bucket(now), rejection_increments(kind), RETENTION_SECONDS)
+                team,
+                Aggregates(day_bucket(now), rejection_increments(kind), self.retention_seconds),
             )
 
     async def settle(
@@ -311,7 +314,7 @@ class Admission:
         ``if_reaped`` is what the reaper added to the aggregates had it charged this
         reservation; a settle that corrects a reaped reservation takes it back out.
         """
-        aggregates = Aggregates(day_bucket(now), usage, RETENTION_SECONDS) if usage else None
+        aggregates = Aggregates(day_bucket(now), usage, self.retention_seconds) if usage else None
         if ticket.local:
             self.local_cap.release()
         else:
@@ -326,7 +329,9 @@ class Admission:
                     aggregates=aggregates,
                 )
                 if result.outcome == "corrected_after_reap" and if_reaped:
-                    await undo_reaped_aggregates(self.store, ticket.team, if_reaped, now)
+                    await undo_reaped_aggregates(
+                        self.store, ticket.team, if_reaped, now, self.retention_seconds
+                    )
                 return
             except budget_store.StoreError:
                 log.error("settle_failed_journaling", reservation_id=ticket.reservation_id)
@@ -356,12 +361,16 @@ class Admission:
 
 
 async def undo_reaped_aggregates(
-    store: BudgetStore, team: str, reaped: Mapping[str, int], now: datetime
+    store: BudgetStore,
+    team: str,
+    reaped: Mapping[str, int],
+    now: datetime,
+    retention_seconds: int = RETENTION_SECONDS,
 ) -> None:
     """The request was counted once as unsettled by the reaper and once by its late settle."""
     negated = {field: -value for field, value in reaped.items()}
     with contextlib.suppress(budget_store.StoreError):
-        await store.add_aggregates(team, Aggregates(day_bucket(now), negated, RETENTION_SECONDS))
+        await store.add_aggregates(team, Aggregates(day_bucket(now), negated, retention_seconds))
 
 
 def _ms(now: datetime) -> int:

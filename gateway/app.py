@@ -21,7 +21,7 @@ from gateway.api.responses import JSONBytesResponse
 from gateway.api.state import AppState
 from gateway.auth import KeyRing
 from gateway.budget import open_store
-from gateway.budget.store import BudgetStore
+from gateway.budget.store import BudgetStore, StoreOptions
 from gateway.classify import Classifier
 from gateway.errors import GatewayError, InvalidRequest, NotFound
 from gateway.idempotency import Idempotency, open_idempotency_backend
@@ -107,7 +107,12 @@ def create_app(
     settings = settings or Settings()
     policy = policy or load_policy(settings.policy)
     configure_logging(settings, log_prompts=policy.log_prompts)
-    store = store or open_store(settings.store, key_prefix=settings.store_key_prefix)
+    store = store or open_store(
+        settings.store,
+        key_prefix=settings.store_key_prefix,
+        options=StoreOptions(ledger_maxlen=settings.ledger_maxlen),
+    )
+    retention_seconds = settings.aggregates_retention_days * 86_400
     classifier = Classifier.from_config(policy.classifier)
     # The backend outlives one lifespan (ASGI test clients run it once per client): it is
     # closed at lifespan end and reopens its pools if the app serves again.
@@ -121,6 +126,7 @@ def create_app(
         grace_seconds=settings.reservation_grace_seconds,
         metrics=metrics,
         journal=journal,
+        retention_seconds=retention_seconds,
     )
     state = AppState(
         settings=settings,
@@ -143,7 +149,9 @@ def create_app(
         stop = asyncio.Event()
         interval = settings.reaper_interval_seconds
         tasks = [
-            asyncio.create_task(run_reaper(policy, store, clock, interval, stop), name="reaper"),
+            asyncio.create_task(
+                run_reaper(policy, store, clock, interval, stop, retention_seconds), name="reaper"
+            ),
             asyncio.create_task(run_replayer(journal, store, interval, stop), name="replayer"),
         ]
         try:

@@ -22,7 +22,6 @@ import orjson
 import structlog
 
 from gateway.budget.store import Aggregates, BudgetStore, StoreError, Window
-from gateway.usage import RETENTION_SECONDS
 
 log = structlog.get_logger("gateway.journal")
 
@@ -141,9 +140,11 @@ async def replay_record(store: BudgetStore, record: SpendRecord) -> None:
     )
     if result.outcome == "corrected_after_reap" and record.if_reaped:
         negated = {name: -value for name, value in record.if_reaped.items()}
-        bucket = record.aggregates.bucket if record.aggregates else ""
-        if bucket:
-            await store.add_aggregates(record.team, Aggregates(bucket, negated, RETENTION_SECONDS))
+        if record.aggregates is not None:
+            await store.add_aggregates(
+                record.team,
+                Aggregates(record.aggregates.bucket, negated, record.aggregates.ttl_seconds),
+            )
     if result.outcome == "unknown_reservation":
         await store.charge(
             record.team,

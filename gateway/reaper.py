@@ -19,7 +19,9 @@ from gateway.usage import RETENTION_SECONDS, day_bucket, unsettled_increments
 log = structlog.get_logger("gateway.reaper")
 
 
-async def reap_once(policy: Policy, store: BudgetStore, clock: Clock) -> int:
+async def reap_once(
+    policy: Policy, store: BudgetStore, clock: Clock, retention_seconds: int = RETENTION_SECONDS
+) -> int:
     reaped = 0
     now_ms = int(clock().timestamp() * 1000)
     for team in policy.teams:
@@ -34,7 +36,7 @@ async def reap_once(policy: Policy, store: BudgetStore, clock: Clock) -> int:
                 categories=[c for c in meta.get("categories", "").split(";") if c],
             )
             await store.add_aggregates(
-                team, Aggregates(day_bucket(clock()), increments, RETENTION_SECONDS)
+                team, Aggregates(day_bucket(clock()), increments, retention_seconds)
             )
             log.warning(
                 "reservation_reaped",
@@ -47,11 +49,16 @@ async def reap_once(policy: Policy, store: BudgetStore, clock: Clock) -> int:
 
 
 async def run_reaper(
-    policy: Policy, store: BudgetStore, clock: Clock, interval_seconds: float, stop: asyncio.Event
+    policy: Policy,
+    store: BudgetStore,
+    clock: Clock,
+    interval_seconds: float,
+    stop: asyncio.Event,
+    retention_seconds: int = RETENTION_SECONDS,
 ) -> None:
     """Reap every interval until ``stop`` is set (never cancelled mid-command: see app.py)."""
     while not stop.is_set():
         with contextlib.suppress(StoreError):
-            await reap_once(policy, store, clock)
+            await reap_once(policy, store, clock, retention_seconds)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval_seconds)

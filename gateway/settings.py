@@ -38,6 +38,12 @@ class Settings(BaseSettings):
         default=Path(".tiergate/journal"),
         description="Where spend that could not reach the store waits for replay.",
     )
+    ledger_maxlen: int = Field(
+        default=100_000, gt=0, description="Approximate cap of each team's ledger stream."
+    )
+    aggregates_retention_days: int = Field(
+        default=400, gt=0, description="How long each team's daily aggregates are kept."
+    )
     drain_seconds: float = Field(default=30.0, ge=0, description="Graceful shutdown budget.")
     upstream: Literal["auto", "litellm"] = Field(
         default="auto",

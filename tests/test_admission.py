@@ -80,3 +80,23 @@ async def test_settle_after_reap_counts_the_request_once(store: BudgetStore) -> 
     assert aggregates["cost_micros"] == 35_000
     assert aggregates["tier:flagship:requests"] == 1
     assert aggregates.get("unsettled", 0) == 0
+
+
+async def test_aggregates_are_kept_for_the_configured_retention() -> None:
+    require_redis()
+    import redis.asyncio as aioredis
+
+    prefix = "tgret-" + uuid.uuid4().hex[:8]
+    store = open_store(REDIS_URL, key_prefix=prefix)
+    try:
+        admission = Admission(POLICY, store, retention_seconds=3 * 86_400)
+        principal = KeyRing(POLICY).authenticate(f"Bearer {TEAM_KEYS['alpha']}")
+        ticket = await admission.reserve(principal, "r2", 10_000, 1.0, NOW, {})
+        await admission.settle(ticket, 9_000, NOW, usage={"requests": 1, "cost_micros": 9_000})
+        client = aioredis.Redis.from_url(REDIS_URL)
+        ttl = await client.ttl(f"{prefix}:{{alpha}}:agg:{day_bucket(NOW)}")
+        await client.aclose()
+        assert 3 * 86_400 - 60 <= ttl <= 3 * 86_400
+    finally:
+        await store.close()
+        await delete_prefix(prefix)
