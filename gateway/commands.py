@@ -27,12 +27,13 @@ def uvicorn_options(drain_seconds: float) -> dict[str, object]:
 
     return {
         "loop": "auto",
+        # httptools with a header deadline (gateway/server.py); header size is capped at
+        # 16 KiB in the request middleware (a 431 in the OpenAI error shape).
         "http": GuardedHttpToolsProtocol,
         "access_log": False,
         "log_level": "warning",
         "timeout_keep_alive": 5,
         "timeout_graceful_shutdown": drain_seconds,
-        "h11_max_incomplete_event_size": 16 * 1024,
         "server_header": False,
         # Nothing reads the client address, and a gateway trusts no X-Forwarded-* header by
         # default; uvicorn's ProxyHeadersMiddleware would otherwise wrap every request.
