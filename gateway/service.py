@@ -176,6 +176,8 @@ class ImageService:
             self.policy.teams[principal.team], decision.tier, decision.forced
         )
         prompt_tokens = count_text_tokens(request.prompt)
+        categories = [str(c) for c in classification.categories]
+        baseline_estimate = self._baseline_estimate(request, prompt_tokens)
         # Reserve the worst case over every tier the request may end up on.
         estimates = {}
         for name in chain:
@@ -201,7 +203,7 @@ class ImageService:
             meta={
                 **self._ledger_fields(principal, request, decision, classification, request_id),
                 "estimate_micros_at_reserve": str(estimate),
-                "baseline_estimate_micros": str(self._baseline_estimate(request, prompt_tokens)),
+                "baseline_estimate_micros": str(baseline_estimate),
             },
         )
         started = time.perf_counter()
@@ -236,13 +238,14 @@ class ImageService:
         text_tokens = result.text_tokens if result.text_tokens is not None else est_text
         image_tokens = result.image_tokens if result.image_tokens is not None else est_image
         cost = tier.pricing.cost_micros(text_tokens, image_tokens)
+        baseline = self.baseline_cost(request, text_tokens, image_tokens)
         ledger = self._ledger_fields(principal, request, decision, classification, request_id)
         ledger.update(
             status="ok",
             text_tokens=str(text_tokens),
             image_tokens=str(image_tokens),
             cost_micros=str(cost),
-            baseline_cost_micros=str(self.baseline_cost(request, text_tokens, image_tokens)),
+            baseline_cost_micros=str(baseline),
             latency_ms=f"{latency_ms:.1f}",
             usage="reported" if reported else "estimated",
             attempts=str(called.attempts),
@@ -252,11 +255,11 @@ class ImageService:
             tier=decision.tier,
             images=len(result.images_b64),
             cost_micros=cost,
-            baseline_micros=self.baseline_cost(request, text_tokens, image_tokens),
+            baseline_micros=baseline,
             text_tokens=text_tokens,
             image_tokens=image_tokens,
             latency_ms=latency_ms,
-            categories=[str(c) for c in classification.categories],
+            categories=categories,
             reasons=decision.reasons,
             downgraded=self._downgraded(decision),
             fallback=called.fell_back_from is not None,
@@ -273,17 +276,18 @@ class ImageService:
                     tier=reserved_tier,
                     images=request.n,
                     estimate_micros=estimate,
-                    baseline_micros=self._baseline_estimate(request, prompt_tokens),
-                    categories=[str(c) for c in classification.categories],
+                    baseline_micros=baseline_estimate,
+                    categories=categories,
                 ),
             )
         except GatewayError:
-            # The image exists and the estimate stays reserved; the reaper charges it later.
+            # Only when the store is down and no journal is configured: the image exists and
+            # the estimate stays reserved, so the reaper charges it once the store is back.
             log.error("settle_failed", reservation_id=ticket.reservation_id)
         self.admission.metrics.observe_request(
             team=ticket.team,
             tier=decision.tier,
-            categories=[str(c) for c in classification.categories],
+            categories=categories,
             reasons=decision.reasons,
             latency_seconds=result.latency_ms / 1000,
             cost_micros=cost,
