@@ -1,11 +1,10 @@
 """The tier simulator, answering with PNGs padded to ``--image-bytes`` (bench only).
 
-The simulator's placeholders are ~1 KB (64-pixel short side), so nothing large ever passes
-through the gateway. Until the simulator grows its own flag
-(``proposals/simulator-image-bytes.diff``),
-this launcher pads the PNG of every prompt containing ``[large]`` with a private ancillary chunk
-of random (incompressible) bytes to exactly the requested size (the PNG stays valid); other
-prompts get the usual small image, so a gateway can be warmed up before a cold large round.
+The simulator's own ``--image-bytes`` pads every PNG. The memory benchmark needs both sizes
+from one server: this launcher pads the PNG of every prompt containing ``[large]`` with a
+private ancillary chunk of random (incompressible) bytes to exactly the requested size (the PNG
+stays valid); other prompts get the usual ~1 KB image, so a gateway can be warmed up with small
+images before a cold large round.
 Every other flag is the simulator's.
 
 Run: ``python bench/large_image_sim.py --image-bytes 4194304 --port P --latency-scale 0``.

@@ -2,12 +2,12 @@
 
 Run from the repo root::
 
-    LITELLM_LOCAL_MODEL_COST_MAP=True .venv/bin/python bench/run.py [--backend litellm|httpx]
+    LITELLM_LOCAL_MODEL_COST_MAP=True .venv/bin/python bench/run.py [--backend auto|litellm]
 
 It starts a zero-latency tier simulator, a Redis-backed gateway (one worker, the full path:
 auth, classify, decide, reserve, upstream, settle, ledger; policy ``bench/policy.yaml``) and
 drives both with wrk (``bench/post.lua``; installed with apt-get when missing and running as
-root, else ``bench/loader.py``, an asyncio fallback). Each concurrency (1, 16, 64) is measured
+root, else ``bench/bench_loader.py``, an asyncio fallback). Each concurrency (1, 16, 64) is measured
 ``--repeats`` times, direct and gateway interleaved, and every figure is the median over
 repeats with the min-max spread. Also: idle and under-load RSS, start to first 200, peak RSS
 growth per in-flight request for a 4 MiB image (``bench/large_image_sim.py``), and the
@@ -257,27 +257,8 @@ def _fmt(x: float) -> str:
 # -- the benchmark ----------------------------------------------------------------------------
 
 
-def serve_has_upstream_switch() -> bool:
-    """Whether ``tiergate serve`` reads TIERGATE_UPSTREAM (proposals/upstream-switch.diff)."""
-    out = subprocess.run(
-        [
-            PY,
-            "-c",
-            "from gateway.settings import Settings as S; print('upstream' in S.model_fields)",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
-    return out.stdout.strip() == "True"
-
-
-def gateway_command(backend: str, port: int) -> list[str]:
-    if backend == "litellm" or serve_has_upstream_switch():
-        return [PY, "-m", "gateway.cli", "serve", "--port", str(port)]
-    # Until the lead wires a backend switch into `tiergate serve` (proposals/upstream-switch.diff),
-    # bench/serve.py is `tiergate serve` with the backend chosen by TIERGATE_UPSTREAM.
-    return [PY, str(BENCH / "serve.py"), "--port", str(port)]
+def gateway_command(port: int) -> list[str]:
+    return [PY, "-m", "gateway.cli", "serve", "--port", str(port)]
 
 
 def gateway_env(prefix: str, sim_port: int, backend: str) -> dict[str, str]:
@@ -292,14 +273,13 @@ def gateway_env(prefix: str, sim_port: int, backend: str) -> dict[str, str]:
         "TIERGATE_LOG_LEVEL": "info",
         "TIERGATE_BENCH_EFFICIENT_BASE": base,
         "TIERGATE_BENCH_FLAGSHIP_BASE": base,
-        # "auto" for `tiergate serve` once the switch lands; bench/serve.py also accepts "httpx".
-        "TIERGATE_UPSTREAM": "auto" if backend == "httpx" else "litellm",
+        "TIERGATE_UPSTREAM": backend,
     }
 
 
 def start_gateway(backend: str, prefix: str, sim_port: int, name: str) -> tuple[Proc, str, float]:
     port = free_port()
-    proc = Proc(name, gateway_command(backend, port), gateway_env(prefix, sim_port, backend))
+    proc = Proc(name, gateway_command(port), gateway_env(prefix, sim_port, backend))
     url = f"http://127.0.0.1:{port}/v1/images/generations"
     first_200_s = wait_ok(
         proc,
@@ -418,9 +398,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--backend",
-        choices=("litellm", "httpx"),
-        default="litellm",
-        help="upstream backend of the gateway (httpx: gateway/upstream_httpx.py)",
+        choices=("auto", "litellm"),
+        default="auto",
+        help="TIERGATE_UPSTREAM of the gateway: auto (the default; the direct path of "
+        "gateway/upstream_httpx.py for OpenAI- and MAI-shaped tiers) or litellm for every tier",
     )
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per wrk run")
