@@ -59,7 +59,7 @@ def serve(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     uvicorn.run(
-        "gateway.app:create_app",
+        "gateway.app:create_serving_app",
         factory=True,
         host=settings.host,
         port=settings.port,
