@@ -142,6 +142,9 @@ class LexiconMatcher:
             head: frozenset(phrase[1] for phrase, _ in entries)
             for head, entries in self._phrases.items()
         }
+        #: The phrase heads as a set: ``words & heads`` then walks the prompt's few words,
+        #: where intersecting with the dict walked every head in the lexicons (~4 µs a call).
+        self._phrase_heads = frozenset(self._phrase_seconds)
         #: (first word, second word) -> the phrases starting so, longest first.
         self._pair_phrases: dict[tuple[str, str], list[tuple[tuple[str, ...], list[Term]]]] = {}
         for headed in self._phrases.values():
@@ -222,7 +225,7 @@ class LexiconMatcher:
         if unseen:  # first sight of these words (or too long to memoise): resolve them now
             starts.update(tok for tok in unseen if self._resolve(tok) is not None)
         seconds = self._phrase_seconds
-        for head in words.intersection(seconds):
+        for head in self._phrase_heads.intersection(words):
             if not words.isdisjoint(seconds[head]):
                 starts.add(head)
         hits: list[Hit] = []
