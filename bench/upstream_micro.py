@@ -3,11 +3,17 @@
 Run: ``python bench/upstream_micro.py [--calls N]``; it starts its own zero-latency simulator.
 Process CPU time (user+sys) per call is what a gateway worker pays for the upstream leg, and
 it is far less sensitive to a busy machine than wall-clock latency.
+
+``--profile-litellm`` instead runs ``LiteLLMBackend`` under cProfile and splits its time into
+phases: the OpenAI SDK request over litellm's HTTP transport, litellm's cost calculation for
+the response metadata, the success-logging payload (built even with no callbacks), and the
+rest of litellm's wrapper.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import resource
 import statistics
@@ -134,11 +140,76 @@ async def main_async(port: int, calls: int, repeats: int) -> None:
     await session.close()
 
 
+#: (label, function name, path suffix) of the cProfile entries whose cumulative time is a phase.
+LITELLM_PHASES = (
+    ("OpenAI SDK request + HTTP transport", "generate", "openai/resources/images.py"),
+    ("cost calculation (response metadata)", "update_response_metadata", "response_metadata.py"),
+    ("success-logging payload (no callbacks set)", "async_success_handler", "litellm_logging.py"),
+)
+
+
+async def profile_litellm(port: int, calls: int) -> None:
+    import cProfile
+    import pstats
+
+    from gateway.upstream import LiteLLMBackend
+
+    call = UpstreamCall(
+        tier="efficient",
+        model="openai/mai-image-2-efficient",
+        prompt="a cozy nook",
+        n=1,
+        size="1024x1024",
+        quality="medium",
+        api_base=f"http://127.0.0.1:{port}/v1",
+        api_key="sk",
+        api_version=None,
+        timeout_seconds=30,
+    )
+    lite = LiteLLMBackend()
+    for _ in range(50):
+        await lite.generate(call)
+    profile = cProfile.Profile()
+    profile.enable()
+    for _ in range(calls):
+        await lite.generate(call)
+    await asyncio.sleep(0.2)  # let litellm's success-logging tasks finish inside the profile
+    profile.disable()
+    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+
+    def cumulative(name: str, suffix: str) -> float:
+        return sum(
+            entry[3]
+            for (path, _, func), entry in stats.items()
+            if func == name and path.endswith(suffix)
+        )
+
+    wrapper = cumulative("generate", "gateway/upstream.py")
+    logging = cumulative(*LITELLM_PHASES[2][1:])
+    total = wrapper + logging  # success logging runs in its own task, outside generate()
+    print(f"LiteLLMBackend.generate under cProfile, {calls} calls (profiled times are inflated;")
+    print("the shares are what matters)\n")
+    print("| phase | ms/call (profiled) | share |")
+    print("|---|---:|---:|")
+    rest = total
+    for label, name, suffix in LITELLM_PHASES:
+        ms = cumulative(name, suffix)
+        rest -= ms
+        print(f"| {label} | {ms * 1000 / calls:.3f} | {ms / total:.0%} |")
+    print(
+        f"| rest of litellm's wrapper (setup, params, response objects) | "
+        f"{rest * 1000 / calls:.3f} | {rest / total:.0%} |"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--port", type=int, default=0, help="use a running simulator")
+    parser.add_argument(
+        "--profile-litellm", action="store_true", help="split LiteLLMBackend's time by phase"
+    )
     args = parser.parse_args()
     sim = None
     port = args.port
@@ -171,7 +242,10 @@ def main() -> int:
     try:
         import uvloop
 
-        uvloop.run(main_async(port, args.calls, args.repeats))
+        if args.profile_litellm:
+            uvloop.run(profile_litellm(port, args.calls))
+        else:
+            uvloop.run(main_async(port, args.calls, args.repeats))
     finally:
         if sim is not None:
             sim.terminate()
