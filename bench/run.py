@@ -55,6 +55,9 @@ DIRECT_BODY = json.dumps(
         "quality": "auto",
     }
 )
+PEER_KEY = "sk-peer-bench"
+# The same image call through the peer proxy (its model alias for the efficient tier).
+PEER_BODY = json.dumps({"model": "mai-image-2-efficient", "prompt": PROMPT, "size": "1024x1024"})
 REDIS_URL = os.environ.get("TIERGATE_BENCH_REDIS", "redis://127.0.0.1:6379/0")
 IMAGE_BYTES = 4 * 1024 * 1024
 
@@ -291,6 +294,37 @@ def start_gateway(backend: str, prefix: str, sim_port: int, name: str) -> tuple[
     return proc, url, first_200_s
 
 
+def start_peer(litellm_cli: str, sim_port: int) -> tuple[Proc, str, float]:
+    """LiteLLM's proxy (one uvicorn worker, no database, master-key auth) on the simulator."""
+    config = BENCH / "results" / ".peer-config.yaml"
+    config.write_text(
+        "model_list:\n"
+        "  - model_name: mai-image-2-efficient\n"
+        "    litellm_params:\n"
+        "      model: openai/mai-image-2-efficient\n"
+        f"      api_base: http://127.0.0.1:{sim_port}/v1\n"
+        "      api_key: sk-simulator\n"
+        "general_settings:\n"
+        f"  master_key: {PEER_KEY}\n"
+    )
+    port = free_port()
+    proc = Proc(
+        "peer",
+        [litellm_cli, "--config", str(config), "--host", "127.0.0.1", "--port", str(port)],
+        {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
+    )
+    url = f"http://127.0.0.1:{port}/v1/images/generations"
+    first_200_s = wait_ok(
+        proc,
+        "POST",
+        url,
+        timeout_s=180,
+        content=PEER_BODY,
+        headers={"authorization": f"Bearer {PEER_KEY}", "content-type": "application/json"},
+    )
+    return proc, url, first_200_s
+
+
 def start_simulator(args: list[str], name: str) -> tuple[Proc, int]:
     port = free_port()
     proc = Proc(
@@ -394,6 +428,39 @@ def delete_prefix(prefix: str) -> int:
     return deleted
 
 
+def peer_rows(
+    levels: Sequence[int],
+    results: dict[tuple[str, int], list[Run]],
+    cpu_ms: dict[tuple[str, int], list[float]],
+) -> list[Row]:
+    """The peer proxy's figures, next to the gateway's: same simulator, same repeats."""
+    rows = []
+    for c in levels:
+        d, p = results[("direct", c)], results[("peer", c)]
+        rows.append(Row(f"c={c} peer proxy req/s", [r.rps for r in p]))
+        for q in ("p50", "p99"):
+            rows.append(Row(f"c={c} peer proxy {q}", [getattr(r, f"{q}_ms") for r in p], "ms"))
+            rows.append(
+                Row(
+                    f"c={c} peer proxy overhead {q} (peer − direct)",
+                    [
+                        getattr(pr, f"{q}_ms") - getattr(dr, f"{q}_ms")
+                        for pr, dr in zip(p, d, strict=True)
+                    ],
+                    "ms",
+                )
+            )
+        rows.append(Row(f"c={c} peer proxy CPU per request (user+sys)", cpu_ms[("peer", c)], "ms"))
+        rows.append(
+            Row(
+                f"c={c} peer proxy errors / requests",
+                [sum(r.errors for r in p)],
+                note=f"of {sum(r.requests for r in p)}",
+            )
+        )
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -411,6 +478,13 @@ def main() -> int:
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--skip-classifier", action="store_true")
     parser.add_argument("--label", default="", help="suffix of the results file name")
+    parser.add_argument(
+        "--peer",
+        metavar="LITELLM_CLI",
+        default=None,
+        help="also measure LiteLLM's proxy: the `litellm` command of a venv made from "
+        "bench/peer-requirements.txt (e.g. bench/.peer/bin/litellm)",
+    )
     args = parser.parse_args()
 
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -434,6 +508,12 @@ def main() -> int:
         assert check.status_code == 200 and check.headers.get("x-tiergate-tier"), check.text[:300]
         time.sleep(2.0)
         idle_rss_mib = rss_kib(gw.pid) / 1024
+        peer: Proc | None = None
+        if args.peer:
+            peer, peer_url, peer_first_200_s = start_peer(args.peer, sim_port)
+            procs.append(peer)
+            time.sleep(2.0)
+            peer_idle_rss_mib = rss_kib(peer.pid) / 1024
 
         results: dict[tuple[str, int], list[Run]] = {}
         cpu_ms: dict[tuple[str, int], list[float]] = {}
@@ -441,6 +521,8 @@ def main() -> int:
         for c in args.concurrency:  # warm both paths at each level once
             load(wrk, direct_url, DIRECT_BODY, None, c, 1.0)
             load(wrk, gw_url, GATEWAY_BODY, f"Bearer {KEY}", c, 1.0)
+            if peer is not None:
+                load(wrk, peer_url, PEER_BODY, f"Bearer {PEER_KEY}", c, 1.0)
         for rep in range(args.repeats):
             for c in args.concurrency:
                 cpu0 = cpu_seconds(sim.pid)
@@ -459,11 +541,26 @@ def main() -> int:
                     (cpu_seconds(gw.pid) - cpu0) * 1000 / results[("gateway", c)][-1].requests
                 )
                 peak_rss_kib = max(peak_rss_kib, sampler.max_kib)
+                if peer is not None:
+                    cpu0 = cpu_seconds(peer.pid)
+                    results.setdefault(("peer", c), []).append(
+                        load(wrk, peer_url, PEER_BODY, f"Bearer {PEER_KEY}", c, args.duration)
+                    )
+                    cpu_ms.setdefault(("peer", c), []).append(
+                        (cpu_seconds(peer.pid) - cpu0) * 1000 / results[("peer", c)][-1].requests
+                    )
                 g, d = results[("gateway", c)][-1], results[("direct", c)][-1]
                 print(
                     f"rep {rep + 1} c={c}: direct {d.rps:.0f} rps p50 {d.p50_ms:.2f} "
                     f"p99 {d.p99_ms:.2f} | gateway {g.rps:.0f} rps p50 {g.p50_ms:.2f} "
-                    f"p99 {g.p99_ms:.2f} err {g.errors}",
+                    f"p99 {g.p99_ms:.2f} err {g.errors}"
+                    + (
+                        f" | peer {results[('peer', c)][-1].rps:.0f} rps "
+                        f"p50 {results[('peer', c)][-1].p50_ms:.2f} "
+                        f"p99 {results[('peer', c)][-1].p99_ms:.2f}"
+                        if peer is not None
+                        else ""
+                    ),
                     file=sys.stderr,
                     flush=True,
                 )
@@ -525,6 +622,12 @@ def main() -> int:
                     passed=(errs == 0) if c == 64 else None,
                 )
             )
+        if peer is not None:
+            rows += peer_rows(args.concurrency, results, cpu_ms)
+            rows.append(Row("peer proxy idle RSS", [peer_idle_rss_mib], "MiB"))
+            rows.append(Row("peer proxy start to first 200", [peer_first_200_s], "s"))
+            peer.stop()
+            procs.remove(peer)
         rows.append(Row("gateway idle RSS", [idle_rss_mib], "MiB", "<= 200", idle_rss_mib <= 200))
         rows.append(Row("gateway RSS under load (peak)", [peak_rss_kib / 1024], "MiB"))
         rows.append(Row("start to first 200", [first_200_s], "s", "<= 3", first_200_s <= 3))
