@@ -87,7 +87,7 @@ class RedisIdempotencyBackend:
         from redis.asyncio import Redis, RedisCluster
         from redis.exceptions import RedisError
 
-        from gateway.budget.redis import CONNECT_TIMEOUT_SECONDS
+        from gateway.budget.redis_client import CONNECT_TIMEOUT_SECONDS
 
         scheme = url.split("://", 1)[0]
         plain = url.replace("+cluster://", "://", 1)

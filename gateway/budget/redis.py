@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import math
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from importlib import resources
-from typing import Any, TypeAlias
-from urllib.parse import urlsplit, urlunsplit
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from redis import exceptions as rx
-from redis.asyncio import BlockingConnectionPool, Connection, Redis
 from redis.asyncio.cluster import RedisCluster
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff
 from redis.commands.core import AsyncScript
 
 from gateway.budget import readings
 from gateway.budget.keys import KeySpace, TeamKeys, rpm_minute, window_field
+from gateway.budget.redis_client import RedisClient, connect, script_source, translated_errors
 from gateway.budget.store import (
     RPM_WINDOW_MS,
     Aggregates,
@@ -36,43 +30,11 @@ from gateway.budget.store import (
     SettleResult,
     StoreError,
     StoreOptions,
-    StoreUnavailable,
     Window,
     check_charge,
     check_ledger,
     check_team,
     parse_stream_id,
-)
-
-try:
-    from hiredis import pack_command as _hiredis_pack
-except ImportError:  # optional: redis-py then parses and packs in Python
-    _hiredis_pack = None  # type: ignore[assignment]
-
-RedisClient: TypeAlias = Redis | RedisCluster
-
-CONNECT_TIMEOUT_SECONDS = 1.0
-OPERATION_TIMEOUT_SECONDS = 2.0
-HEALTH_CHECK_INTERVAL_SECONDS = 30
-DEFAULT_MAX_CONNECTIONS = 256  # above any one replica's concurrent requests (cluster: per node)
-"""Per replica (per cluster node for clusters); a request needs one briefly, so 50 carries
-thousands of requests per second. Tune with `?max_connections=` in the URL."""
-
-#: Lua files that get lib_v1.lua prepended.
-_USES_LIBRARY = frozenset(
-    {"reserve_v1", "settle_v2", "release_v1", "reap_v2", "charge_v1", "add_aggregates_v1"}
-)
-
-_UNAVAILABLE: tuple[type[BaseException], ...] = (
-    rx.ConnectionError,  # includes BusyLoadingError, AuthenticationError, MaxConnectionsError
-    rx.TimeoutError,
-    rx.ClusterDownError,  # includes MasterDownError
-    rx.TryAgainError,
-    rx.ReadOnlyError,  # failover in progress
-    rx.OutOfMemoryError,
-    rx.RedisClusterException,  # e.g. no reachable startup node
-    OSError,
-    asyncio.TimeoutError,
 )
 
 _RESERVE_REASONS: dict[str, ReserveReason] = {
@@ -90,81 +52,6 @@ _SETTLE_OUTCOMES: dict[str, SettleOutcome] = {
     "already_released": "already_released",
     "unknown_reservation": "unknown_reservation",
 }
-
-
-@functools.cache
-def script_source(name: str) -> str:
-    """Text of gateway/budget/lua/<name>.lua, with the shared helpers prepended if it uses them."""
-    lua = resources.files("gateway.budget").joinpath("lua")
-    text = lua.joinpath(f"{name}.lua").read_text(encoding="utf-8")
-    if name in _USES_LIBRARY:
-        text = lua.joinpath("lib_v1.lua").read_text(encoding="utf-8") + text
-    return text
-
-
-@contextmanager
-def _translated_errors() -> Iterator[None]:
-    """Let no raw redis exception out: outages become StoreUnavailable, the rest StoreError."""
-    try:
-        yield
-    except StoreError:
-        raise
-    except _UNAVAILABLE as exc:
-        raise StoreUnavailable(f"budget store unavailable: {exc!r}") from exc
-    except rx.RedisError as exc:
-        raise StoreError(f"budget store error: {exc!r}") from exc
-
-
-def _retry() -> Retry:
-    # One quick retry on connection errors/timeouts. Every script is safe to run twice:
-    # a repeated reserve replays, a repeated settle/release finds the tombstone.
-    return Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.1), retries=1)
-
-
-class HiredisPackConnection(Connection):
-    """redis-py's asyncio connection packs commands in Python, re-joining its buffer for every
-    argument: ~11% of a request's CPU here, where a reserve or settle carries ~60-100 arguments
-    (ledger fields, aggregates). Its sync connection uses ``hiredis.pack_command`` when hiredis
-    is installed; this does the same, with the same bytes (and the same first-argument split).
-    """
-
-    def pack_command(self, *args: Any) -> list[bytes]:
-        if _hiredis_pack is None:
-            return super().pack_command(*args)
-        if isinstance(args[0], str):
-            args = (*args[0].encode().split(), *args[1:])
-        elif b" " in args[0]:
-            args = (*args[0].split(), *args[1:])
-        try:
-            return [_hiredis_pack(args)]
-        except TypeError as exc:
-            raise rx.DataError(str(exc)) from exc
-
-
-def connect(url: str) -> RedisClient:
-    """Client for redis://, rediss://, unix:// or redis+cluster:// / rediss+cluster:// URLs.
-
-    Creating it does no I/O; connections open on first use.
-    """
-    scheme = urlsplit(url).scheme
-    common: dict[str, Any] = {
-        "decode_responses": True,
-        "socket_connect_timeout": CONNECT_TIMEOUT_SECONDS,
-        "socket_timeout": OPERATION_TIMEOUT_SECONDS,
-        "health_check_interval": HEALTH_CHECK_INTERVAL_SECONDS,
-        "retry": _retry(),
-    }
-    if scheme in ("redis+cluster", "rediss+cluster"):
-        plain = urlunsplit(urlsplit(url)._replace(scheme=scheme.removesuffix("+cluster")))
-        return RedisCluster.from_url(plain, max_connections=DEFAULT_MAX_CONNECTIONS, **common)
-    pool = BlockingConnectionPool.from_url(
-        url,
-        max_connections=DEFAULT_MAX_CONNECTIONS,
-        **({"connection_class": HiredisPackConnection} if scheme == "redis" else {}),
-        timeout=OPERATION_TIMEOUT_SECONDS,  # wait for a free connection, then fail
-        **common,
-    )
-    return Redis.from_pool(pool)
 
 
 def _int(value: Any) -> int:
@@ -239,7 +126,7 @@ class RedisBudgetStore:
             args += [r.scope, rpm, cap]
         for k, v in req.meta.items():
             args += [k, v]
-        with _translated_errors():
+        with translated_errors():
             raw = await self._reserve(keys, args)
         status = str(raw[0])
         if status == "duplicate":
@@ -293,7 +180,7 @@ class RedisBudgetStore:
         calls: list[tuple[AsyncScript, list[str], list[str | int]]] = [(self._settle, keys, args)]
         if latency is not None:
             calls.append(self._latency_call(*latency, now_ms))
-        with _translated_errors():
+        with translated_errors():
             raw = (await self._run_scripts(calls))[0]
         estimate = int(raw[1])
         return SettleResult(
@@ -313,7 +200,7 @@ class RedisBudgetStore:
             now_ms,
             self._options.settled_marker_ttl_seconds * 1000,
         ]
-        with _translated_errors():
+        with translated_errors():
             outcome = await self._release(keys, args)
         return outcome in ("released", "refunded_after_reap")
 
@@ -321,7 +208,7 @@ class RedisBudgetStore:
         if limit <= 0:
             return []
         tk = self._keys.team(team)
-        with _translated_errors():
+        with translated_errors():
             due = [
                 str(x)
                 for x in await self._client.zrangebyscore(
@@ -394,7 +281,7 @@ class RedisBudgetStore:
         for k, v in (ledger or {}).items():
             args += [k, v]
         args += agg_pairs
-        with _translated_errors():
+        with translated_errors():
             raw = await self._charge(keys, args)
         return str(raw[0]) == "charged"
 
@@ -403,7 +290,7 @@ class RedisBudgetStore:
         ttl_ms, pairs = _aggregate_args(aggregates)
         if not pairs:
             return
-        with _translated_errors():
+        with translated_errors():
             await self._add_aggregates([tk.aggregates(aggregates.bucket)], [ttl_ms, *pairs])
 
     # -- reads --------------------------------------------------------------------------------
@@ -429,7 +316,7 @@ class RedisBudgetStore:
                 pipe.hmget(tk.inflight, [r.scope for r in rate_limits])
                 for r in rate_limits:
                     pipe.get(tk.rpm(r.scope, minute))
-            with _translated_errors():
+            with translated_errors():
                 replies = await pipe.execute()
         window_states = []
         if fields:
@@ -456,7 +343,7 @@ class RedisBudgetStore:
     async def ledger_events(self, team: str, count: int = 100) -> list[tuple[str, dict[str, str]]]:
         """The team's oldest `count` ledger entries as (stream id, fields)."""
         tk = self._keys.team(team)
-        with _translated_errors():
+        with translated_errors():
             entries = await self._client.xrange(tk.events, "-", "+", count=count) or []
         return [
             (str(entry_id), {str(k): str(v) for k, v in (fields or {}).items()})
@@ -478,7 +365,7 @@ class RedisBudgetStore:
         start = f"{start_ms}-0"
         if after_id is not None and parse_stream_id(after_id) >= (start_ms, 0):
             start = f"({after_id}"  # exclusive (Redis >= 6.2)
-        with _translated_errors():
+        with translated_errors():
             entries = await self._client.xrange(tk.events, start, f"({end_ms}-0", count=count)
         return [
             (str(entry_id), {str(k): str(v) for k, v in (fields or {}).items()})
@@ -494,7 +381,7 @@ class RedisBudgetStore:
         pipe = self._client.pipeline(transaction=False)
         for bucket in wanted:
             pipe.hgetall(tk.aggregates(bucket))
-        with _translated_errors():
+        with translated_errors():
             replies: list[dict[str, str]] = await pipe.execute()
         return {
             bucket: {str(k): int(v) for k, v in fields.items()}
@@ -520,7 +407,7 @@ class RedisBudgetStore:
 
     async def record_latency(self, tier: str, latency_ms: float, now_ms: int) -> None:
         script, keys, args = self._latency_call(tier, latency_ms, now_ms)
-        with _translated_errors():
+        with translated_errors():
             await script(keys, args)
 
     async def latency_stats(
@@ -532,7 +419,7 @@ class RedisBudgetStore:
         pipe = self._client.pipeline(transaction=False)
         for key in keys:
             pipe.zrangebyscore(key, now_ms - window_seconds * 1000, "+inf")
-        with _translated_errors():
+        with translated_errors():
             replies: list[list[str]] = await pipe.execute()
         return {
             tier: readings.latency_stats(tier, [float(m.split(":", 1)[0]) for m in members])
@@ -575,11 +462,11 @@ class RedisBudgetStore:
 
     async def ping(self) -> bool:
         try:
-            with _translated_errors():
+            with translated_errors():
                 return bool(await self._client.ping())
         except StoreError:
             return False
 
     async def close(self) -> None:
-        with _translated_errors():
+        with translated_errors():
             await self._client.aclose()

@@ -1,4 +1,4 @@
--- lib_v1.lua: local helpers prepended to the budget scripts by gateway/budget/redis.py.
+-- lib_v1.lua: local helpers prepended to the budget scripts by gateway/budget/redis_client.py (script_source).
 -- Not a script on its own. Every key it touches is passed in by the caller from KEYS.
 -- Counters are integers (micro-dollars or requests); Lua doubles keep them exact below 2^53.
 
