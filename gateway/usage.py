@@ -37,7 +37,7 @@ RETENTION_SECONDS = 400 * 86_400
 
 
 def day_bucket(now: datetime) -> str:
-    return now.astimezone(UTC).strftime("%Y-%m-%d")
+    return now.astimezone(UTC).date().isoformat()
 
 
 def latency_bucket(latency_ms: float) -> str:
