@@ -56,6 +56,7 @@ class SpendRecord:
                     dict(self.aggregates.increments),
                     self.aggregates.ttl_seconds,
                 ],
+                "if_reaped": self.if_reaped,
             }
         )
 
@@ -115,14 +116,17 @@ class SpendJournal:
         replayed = 0
         async with self._lock:
             for path in self.pending_files():
-                lines = [line for line in path.read_bytes().splitlines() if line.strip()]
+                raw = path.read_bytes()
+                lines = [line for line in raw.splitlines() if line.strip()]
                 done = 0
                 try:
                     for line in lines:
                         await replay_record(store, SpendRecord.from_json(line))
                         done += 1
                 finally:
-                    _rewrite(path, lines[done:])
+                    # `append` may have added records while the store calls were awaited;
+                    # they are past the bytes read above and must survive the rewrite.
+                    _rewrite(path, lines[done:], read_bytes=len(raw))
                 replayed += done
         if replayed:
             log.info("journal_replayed", records=replayed)
@@ -168,12 +172,25 @@ async def run_replayer(
                 await journal.replay(store)
 
 
-def _rewrite(path: Path, remaining: list[bytes]) -> None:
-    if not remaining:
+def _rewrite(path: Path, remaining: list[bytes], read_bytes: int) -> None:
+    """Replace ``path`` by the records not replayed plus whatever was appended after the
+    first ``read_bytes`` were read. No await in here: ``append`` (same event loop) cannot
+    run in between."""
+    try:
+        appended = path.read_bytes()[read_bytes:]
+    except FileNotFoundError:
+        appended = b""
+    kept = [*remaining, *(line for line in appended.splitlines() if line.strip())]
+    if not kept:
         path.unlink(missing_ok=True)
         return
     temporary = path.with_suffix(".tmp")
-    temporary.write_bytes(b"\n".join(remaining) + b"\n")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, b"\n".join(kept) + b"\n")
+        os.fsync(fd)  # as durable as the appends it replaces
+    finally:
+        os.close(fd)
     os.replace(temporary, path)
 
 
