@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 import structlog
@@ -28,7 +29,7 @@ from gateway.resilience import ResilientCaller
 from gateway.routing import RouteContext, RoutingDecision, decide_route
 from gateway.tokens import count_text_tokens
 from gateway.upstream import UpstreamCall, UpstreamResult, image_pieces
-from gateway.usage import success_increments, unsettled_increments
+from gateway.usage import cancelled_increments, success_increments, unsettled_increments
 
 log = structlog.get_logger("gateway.service")
 
@@ -206,6 +207,14 @@ class ImageService:
                 "baseline_estimate_micros": str(baseline_estimate),
             },
         )
+        # What the aggregates count if the estimate is what gets charged.
+        charged_at_estimate: dict[str, Any] = {
+            "tier": decision.tier,
+            "images": request.n,
+            "estimate_micros": estimate,
+            "baseline_micros": baseline_estimate,
+            "categories": categories,
+        }
         started = time.perf_counter()
         try:
             called = await self.caller.call(chain, lambda t: self.upstream_call(t, request))
@@ -217,12 +226,18 @@ class ImageService:
             # estimate is charged rather than released; it is marked estimated in the ledger.
             await asyncio.shield(
                 self._settle_estimate(
-                    ticket, principal, request, decision, classification, request_id
+                    ticket,
+                    principal,
+                    request,
+                    decision,
+                    classification,
+                    request_id,
+                    usage=cancelled_increments(**charged_at_estimate),
+                    if_reaped=unsettled_increments(**charged_at_estimate),
                 )
             )
             raise
         result = called.result
-        reserved_tier = decision.tier
         if called.fell_back_from is not None:
             decision = RoutingDecision(
                 called.tier,
@@ -272,13 +287,7 @@ class ImageService:
                 ledger=ledger,
                 latency=(decision.tier, result.latency_ms),
                 usage=usage,
-                if_reaped=unsettled_increments(
-                    tier=reserved_tier,
-                    images=request.n,
-                    estimate_micros=estimate,
-                    baseline_micros=baseline_estimate,
-                    categories=categories,
-                ),
+                if_reaped=unsettled_increments(**charged_at_estimate),
             )
         except GatewayError:
             # Only when the store is down and no journal is configured: the image exists and
@@ -367,12 +376,22 @@ class ImageService:
         decision: RoutingDecision,
         classification: Classification,
         request_id: str,
+        *,
+        usage: dict[str, int],
+        if_reaped: dict[str, int],
     ) -> None:
         ledger = self._ledger_fields(principal, request, decision, classification, request_id)
         ledger.update(
             status="cancelled", cost_micros=str(ticket.estimate_micros), usage="estimated"
         )
         try:
-            await self.admission.settle(ticket, ticket.estimate_micros, self.clock(), ledger=ledger)
+            await self.admission.settle(
+                ticket,
+                ticket.estimate_micros,
+                self.clock(),
+                ledger=ledger,
+                usage=usage,
+                if_reaped=if_reaped,
+            )
         except GatewayError:
             log.error("settle_failed", reservation_id=ticket.reservation_id)

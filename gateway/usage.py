@@ -85,10 +85,10 @@ def success_increments(
     return fields
 
 
-def unsettled_increments(
+def _estimated_increments(
     *, tier: str, images: int, estimate_micros: int, baseline_micros: int, categories: Iterable[str]
 ) -> dict[str, int]:
-    """A reservation the reaper charged at its estimate (its replica died mid-call)."""
+    """A request charged at its estimate: the actual usage is unknown."""
     fields = {
         "requests": 1,
         "images": images,
@@ -97,11 +97,39 @@ def unsettled_increments(
         f"tier:{tier}:requests": 1,
         f"tier:{tier}:images": images,
         f"tier:{tier}:cost_micros": estimate_micros,
-        "unsettled": 1,
-        "unsettled_micros": estimate_micros,
     }
     for category in categories:
         fields[f"cat:{category}:requests"] = 1
+    return fields
+
+
+def unsettled_increments(
+    *, tier: str, images: int, estimate_micros: int, baseline_micros: int, categories: Iterable[str]
+) -> dict[str, int]:
+    """A reservation the reaper charged at its estimate (its replica died mid-call)."""
+    fields = _estimated_increments(
+        tier=tier,
+        images=images,
+        estimate_micros=estimate_micros,
+        baseline_micros=baseline_micros,
+        categories=categories,
+    )
+    fields.update(unsettled=1, unsettled_micros=estimate_micros)
+    return fields
+
+
+def cancelled_increments(
+    *, tier: str, images: int, estimate_micros: int, baseline_micros: int, categories: Iterable[str]
+) -> dict[str, int]:
+    """A request cancelled mid-call (client gone, shutdown), charged at its estimate."""
+    fields = _estimated_increments(
+        tier=tier,
+        images=images,
+        estimate_micros=estimate_micros,
+        baseline_micros=baseline_micros,
+        categories=categories,
+    )
+    fields.update(cancelled=1, cancelled_micros=estimate_micros)
     return fields
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -206,3 +208,34 @@ async def test_circuit_opens_then_half_open_probe_closes_it(
         day = await budget(client)
         assert day["reserved_micros"] == 0
         assert len(await ledger(app)) == 1
+
+
+async def test_client_gone_mid_call_is_charged_the_estimate_and_reported(
+    upstream: str, sims: dict[str, Server]
+) -> None:
+    faults(sims["efficient"], hang_rate=1.0, hang_s=30)
+    async with gateway_client(
+        env(sims), store="redis://", mutate=fast_retries, upstream=upstream
+    ) as (client, app):
+        call = asyncio.create_task(client.post(URL, json=GENERAL, headers=AUTH))
+        for _ in range(500):  # until the tier has the request (10 s at most)
+            if backend_requests(sims["efficient"]) == 1:
+                break
+            await asyncio.sleep(0.02)
+        call.cancel()  # the client goes away while the tier is working
+        with contextlib.suppress(asyncio.CancelledError):
+            await call
+        day = await budget(client)
+        # The vendor may bill a call we abandoned: the estimate is charged, not released.
+        assert day["reserved_micros"] == 0 and day["spent_micros"] > 0
+        (entry,) = await ledger(app)
+        assert (entry["status"], entry["cost_micros"]) == ("cancelled", str(day["spent_micros"]))
+        # ... and the team's report counts it, so report and ledger agree.
+        today = time.strftime("%Y-%m-%d", time.gmtime())
+        report = await client.get(
+            "/v1/reports/teams/demo", params={"from": today, "to": today}, headers=AUTH
+        )
+        assert report.status_code == 200, report.text
+        totals = report.json()["totals"]
+        assert totals["requests"] == 1
+        assert totals["cost"]["micros"] == day["spent_micros"]
