@@ -35,9 +35,20 @@ async def reap_once(
                 baseline_micros=int(meta.get("baseline_estimate_micros", "0")),
                 categories=[c for c in meta.get("categories", "").split(";") if c],
             )
-            await store.add_aggregates(
-                team, Aggregates(day_bucket(clock()), increments, retention_seconds)
-            )
+            try:
+                await store.add_aggregates(
+                    team, Aggregates(day_bucket(clock()), increments, retention_seconds)
+                )
+            except StoreError:
+                # The charge and its ledger entry are already in (reap is atomic); only the
+                # report counters of this one reservation are lost. Keep going: the rest of
+                # the batch is charged too and still needs its counters.
+                log.error(
+                    "reaped_aggregates_lost",
+                    team=team,
+                    reservation_id=reservation.reservation_id,
+                    estimate_micros=reservation.estimate_micros,
+                )
             log.warning(
                 "reservation_reaped",
                 team=team,

@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import yaml
 
 from gateway.admission import Admission
 from gateway.auth import KeyRing
-from gateway.budget import BudgetStore, open_store
+from gateway.budget import Aggregates, BudgetStore, StoreUnavailable, open_store
 from gateway.policy.loader import load_policy_text
 from gateway.reaper import reap_once
 from gateway.usage import day_bucket, success_increments, unsettled_increments
@@ -100,3 +101,38 @@ async def test_aggregates_are_kept_for_the_configured_retention() -> None:
     finally:
         await store.close()
         await delete_prefix(prefix)
+
+
+class LosesOneAggregatesWrite:
+    """The real store, except that its first `add_aggregates` fails (a blip mid-batch)."""
+
+    def __init__(self, store: BudgetStore) -> None:
+        self._store, self.failures = store, 1
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def add_aggregates(self, team: str, aggregates: Aggregates) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise StoreUnavailable("blip")
+        await self._store.add_aggregates(team, aggregates)
+
+
+async def test_one_lost_counter_write_does_not_drop_the_rest_of_a_reap(
+    store: BudgetStore,
+) -> None:
+    admission = Admission(POLICY, store, grace_seconds=0)
+    principal = KeyRing(POLICY).authenticate(f"Bearer {TEAM_KEYS['alpha']}")
+    for i in range(3):
+        await admission.reserve(principal, f"r{i}", 1_000, 1.0, NOW, {"tier": "flagship"})
+    later = NOW + timedelta(seconds=5)
+
+    reaped = await reap_once(POLICY, LosesOneAggregatesWrite(store), lambda: later)  # type: ignore[arg-type]
+
+    assert reaped == 3
+    snapshot = await admission.snapshot(principal, later)
+    day = next(w for w in snapshot.window_states if w.period == "day")
+    assert day.spent_micros == 3_000  # all three charged, atomically, by the store
+    counters = (await store.aggregates("alpha", [day_bucket(later)]))[day_bucket(later)]
+    assert counters["unsettled"] == 2  # only the one failed write is missing
