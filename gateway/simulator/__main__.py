@@ -18,6 +18,7 @@ _FAULT_FLAGS: tuple[tuple[str, type, str], ...] = (
     ("slow_body_rate", float, "fraction whose body trickles out over --slow-body-s"),
     ("malformed_rate", float, "fraction answered 200 with a body that is not JSON"),
     ("reset_rate", float, "fraction whose connection is dropped without a response"),
+    ("wrong_shape_rate", float, "fraction answered 200 with JSON whose 'data' is not a list"),
     ("fail_next", int, "the next N requests fail with --fail-next-status"),
     ("fail_next_status", int, "status for --fail-next (default 500)"),
     ("retry_after_s", int, "Retry-After seconds on 429s (default 1)"),

@@ -16,6 +16,7 @@ FAULT_RATE_FIELDS = (
     "slow_body_rate",
     "malformed_rate",
     "reset_rate",
+    "wrong_shape_rate",
 )
 """The random fault modes, in the order a request's single draw is matched against them."""
 
@@ -41,6 +42,9 @@ class FaultSettings(BaseModel):
     )
     malformed_rate: float = Field(default=0.0, ge=0.0, le=1.0, description="200 with non-JSON")
     reset_rate: float = Field(default=0.0, ge=0.0, le=1.0, description="connection dropped")
+    wrong_shape_rate: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="200 with JSON whose 'data' is not a list"
+    )
     fail_next: int = Field(default=0, ge=0, description="the next N requests fail")
     fail_next_status: int = Field(default=500, ge=400, le=599)
     retry_after_s: int = Field(default=1, ge=0, description="Retry-After on 429 answers")

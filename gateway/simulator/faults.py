@@ -20,6 +20,7 @@ class FaultKind(StrEnum):
     SLOW_BODY = "slow_body"
     MALFORMED = "malformed"
     RESET = "reset"
+    WRONG_SHAPE = "wrong_shape"
 
 
 _KIND_BY_RATE_FIELD: dict[str, FaultKind] = {
@@ -29,6 +30,7 @@ _KIND_BY_RATE_FIELD: dict[str, FaultKind] = {
     "slow_body_rate": FaultKind.SLOW_BODY,
     "malformed_rate": FaultKind.MALFORMED,
     "reset_rate": FaultKind.RESET,
+    "wrong_shape_rate": FaultKind.WRONG_SHAPE,
 }
 
 

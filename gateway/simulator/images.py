@@ -30,6 +30,7 @@ from gateway.simulator.responses import (
     malformed_response,
     slow_response,
     status_error,
+    wrong_shape_response,
 )
 from gateway.simulator.schemas import (
     ImageDatum,
@@ -142,6 +143,8 @@ class ImageEndpoints:
                 )
             case FaultKind.MALFORMED:
                 return malformed_response()
+            case FaultKind.WRONG_SHAPE:
+                return wrong_shape_response()
             case FaultKind.RESET:
                 return DroppedConnection()
             case FaultKind.HANG:

@@ -66,6 +66,11 @@ def malformed_response() -> Response:
     return Response(MALFORMED_BODY, status_code=200, media_type="application/json")
 
 
+def wrong_shape_response() -> Response:
+    """Valid JSON, but not an images response: ``data`` is a number."""
+    return Response(b'{"created": 0, "data": 5}', status_code=200, media_type="application/json")
+
+
 def slow_response(body: Response, total_s: float) -> Response:
     """The same status, headers and bytes, sent in chunks spread over ``total_s`` seconds."""
     content = bytes(body.body)
