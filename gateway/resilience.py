@@ -60,6 +60,10 @@ class CircuitBreaker:
             return True
         return False
 
+    def abandon_probe(self) -> None:
+        """The half-open probe ended without an answer either way (cancelled)."""
+        self._probe_in_flight = False
+
     def record_success(self) -> None:
         self._failures.clear()
         self._opened_at = None
@@ -154,7 +158,10 @@ class ResilientCaller:
             for retry in range(tier.max_retries + 1):
                 attempts += 1
                 try:
-                    result = await self.backend.generate(call)
+                    result = await self._generate(tier_name, call)
+                except asyncio.CancelledError:
+                    breaker.abandon_probe()  # not the tier's fault; let the next call probe
+                    raise
                 except GatewayError as error:
                     if not isinstance(error, UpstreamError | UpstreamTimeout):
                         breaker.record_success()  # the tier answered; the request was at fault
@@ -181,6 +188,21 @@ class ResilientCaller:
                 )
         assert last_error is not None
         raise last_error
+
+    async def _generate(self, tier_name: str, call: UpstreamCall) -> UpstreamResult:
+        """The backend's call; anything it raises that is not ours is an upstream failure."""
+        try:
+            return await self.backend.generate(call)
+        except (GatewayError, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            # Backends translate what they know; this is what they did not foresee (an
+            # unexpected body shape, a client-library bug). It is the tier's answer that
+            # failed, so it is a 502 that counts against the breaker, not a 500.
+            log.exception("upstream_unexpected_error", tier=tier_name)
+            raise UpstreamError(
+                f"The {tier_name} tier's answer could not be used ({type(exc).__name__})."
+            ) from exc
 
     def _backoff_seconds(self, base_ms: int, retry: int, error: GatewayError) -> float | None:
         retry_after = getattr(error, "retry_after_seconds", None)

@@ -221,7 +221,7 @@ class ImageService:
         except GatewayError as exc:
             await asyncio.shield(self._release(ticket, exc))
             raise
-        except BaseException:
+        except asyncio.CancelledError:
             # Cancelled mid-call (client gone, shutdown): the vendor may have billed us, so the
             # estimate is charged rather than released; it is marked estimated in the ledger.
             await asyncio.shield(
@@ -236,6 +236,11 @@ class ImageService:
                     if_reaped=unsettled_increments(**charged_at_estimate),
                 )
             )
+            raise
+        except Exception as exc:
+            # A bug of ours (the caller turns every backend failure into a GatewayError):
+            # nothing was produced, so nothing is charged; the client gets a 500.
+            await asyncio.shield(self._release(ticket, exc))
             raise
         result = called.result
         if called.fell_back_from is not None:
@@ -360,13 +365,15 @@ class ImageService:
             "n": str(request.n),
         }
 
-    async def _release(self, ticket: Ticket, exc: GatewayError) -> None:
-        kind = "upstream" if exc.status_code >= 500 else "other"
+    async def _release(self, ticket: Ticket, exc: Exception) -> None:
+        status = exc.status_code if isinstance(exc, GatewayError) else 500
+        kind = "upstream" if status >= 500 else "other"
         await self.admission.count_rejection(ticket.team, kind, self.clock())
         try:
             await self.admission.release(ticket, self.clock())
         except GatewayError:
-            log.error("release_failed", reservation_id=ticket.reservation_id, cause=exc.code)
+            cause = exc.code if isinstance(exc, GatewayError) else type(exc).__name__
+            log.error("release_failed", reservation_id=ticket.reservation_id, cause=cause)
 
     async def _settle_estimate(
         self,

@@ -222,8 +222,11 @@ def _parse_whole(payload: bytes | bytearray, tier: str) -> tuple[dict[str, Any],
         raise upstream_error(f"The {tier} tier returned a body that is not JSON.", None) from None
     if not isinstance(data, dict):
         raise upstream_error(f"The {tier} tier returned a body that is not a JSON object.", None)
+    items = data.get("data")
+    if items is not None and not isinstance(items, list):
+        raise UpstreamError(f"The {tier} tier returned 'data' that is not a list.")
     images: list[str] = []
-    for item in data.get("data") or ():
+    for item in items or ():
         b64 = item.get("b64_json") if isinstance(item, dict) else None
         if not b64 or not isinstance(b64, str):
             raise UpstreamError(f"The {tier} tier returned an image without b64_json data.")

@@ -166,7 +166,7 @@ async def test_timeout_gives_504_and_releases_the_reservation(
         assert await ledger(app) == []
 
 
-@pytest.mark.parametrize("mode", ["reset_rate", "malformed_rate", "error_rate"])
+@pytest.mark.parametrize("mode", ["reset_rate", "malformed_rate", "wrong_shape_rate", "error_rate"])
 async def test_persistent_fault_is_a_502_with_nothing_charged(
     upstream: str, sims: dict[str, Server], mode: str
 ) -> None:
@@ -208,6 +208,32 @@ async def test_circuit_opens_then_half_open_probe_closes_it(
         day = await budget(client)
         assert day["reserved_micros"] == 0
         assert len(await ledger(app)) == 1
+
+
+async def test_a_cancelled_half_open_probe_does_not_keep_the_circuit_shut(
+    upstream: str, sims: dict[str, Server]
+) -> None:
+    faults(sims["efficient"], error_rate=1.0)
+    async with gateway_client(
+        env(sims), store="redis://", mutate=fast_retries, upstream=upstream
+    ) as (client, _):
+        for _ in range(2):  # 2 requests x 2 attempts >= threshold 3: open
+            assert (await client.post(URL, json=GENERAL, headers=AUTH)).status_code == 502
+        faults(sims["efficient"], error_rate=0.0, hang_rate=1.0, hang_s=30)
+        await asyncio.sleep(1.1)  # open_seconds: the next call is the half-open probe
+        seen = backend_requests(sims["efficient"])
+        probe = asyncio.create_task(client.post(URL, json=GENERAL, headers=AUTH))
+        for _ in range(500):
+            if backend_requests(sims["efficient"]) > seen:
+                break
+            await asyncio.sleep(0.02)
+        probe.cancel()  # the probe's client goes away before the tier answers
+        with contextlib.suppress(asyncio.CancelledError):
+            await probe
+        faults(sims["efficient"], hang_rate=0.0)
+        # The tier is healthy; the breaker must let the next call probe it.
+        assert (await client.post(URL, json=GENERAL, headers=AUTH)).status_code == 200
+        assert (await client.get("/readyz")).json()["circuits"]["efficient"] == "closed"
 
 
 async def test_client_gone_mid_call_is_charged_the_estimate_and_reported(
