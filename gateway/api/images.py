@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import structlog
 from fastapi import APIRouter, Request
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from gateway import idempotency
@@ -40,12 +42,14 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 MAX_LATENCY_HEADER = "x-tiergate-max-latency-ms"
+_MILLISECONDS = re.compile(r"[0-9]{1,7}")
 
 
 def max_latency_header(value: str | None) -> int | None:
     if value is None:
         return None
-    if not value.strip().isdigit() or not 0 < int(value) <= 3_600_000:
+    # ASCII digits only: str.isdigit() also accepts "²", which int() then refuses.
+    if not _MILLISECONDS.fullmatch(value.strip()) or not 0 < int(value) <= 3_600_000:
         raise InvalidRequest(
             f"Invalid '{MAX_LATENCY_HEADER}': expected milliseconds between 1 and 3600000.",
             param=MAX_LATENCY_HEADER,
@@ -56,7 +60,7 @@ def max_latency_header(value: str | None) -> int | None:
 async def read_raw_body(request: Request, state: AppState) -> bytes:
     limit = state.settings.max_body_bytes
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
     chunks = bytearray()
     try:
@@ -67,6 +71,12 @@ async def read_raw_body(request: Request, state: AppState) -> bytes:
                     raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
     except TimeoutError:
         raise RequestTimeout("The request body was not received in time.") from None
+    except ClientDisconnect:
+        # Nobody will read the answer; this keeps it out of the unhandled-error log as a 500.
+        raise InvalidRequest(
+            "The client closed the connection before the body was received.",
+            code="client_disconnected",
+        ) from None
     return bytes(chunks)
 
 

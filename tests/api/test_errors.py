@@ -112,3 +112,55 @@ async def test_models_requires_a_key_and_lists_tiers(client: httpx.AsyncClient) 
     assert (await client.get("/v1/models")).status_code == 401
     ids = [m["id"] for m in (await client.get("/v1/models", headers=AUTH)).json()["data"]]
     assert ids[0] == "auto" and {"efficient", "flagship", "MAI-Image-2"} <= set(ids)
+
+
+@pytest.mark.parametrize("value", [b"soon", b"0", b"-5", b"3600001", b"1.5", b"\xb2", b"5\xb9"])
+async def test_bad_latency_budget_header(client: httpx.AsyncClient, value: bytes) -> None:
+    # Header bytes are latin-1: 0xB2 is "²" and 0xB9 "¹", which pass str.isdigit().
+    resp = await client.post(
+        URL, json={"prompt": "a cat"}, headers={**AUTH, "x-tiergate-max-latency-ms": value}
+    )
+    assert_error(resp, 400, "invalid_request_error", "invalid_value", "x-tiergate-max-latency-ms")
+
+
+async def test_a_client_gone_mid_body_is_logged_as_its_own_4xx(client: httpx.AsyncClient) -> None:
+    app = client._transport.app  # type: ignore[attr-defined]
+    messages = iter(
+        [
+            {"type": "http.request", "body": b'{"prompt": "a c', "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+    )
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return next(messages)
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": URL,
+        "raw_path": URL.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"gateway"),
+            (b"authorization", AUTH["Authorization"].encode()),
+            (b"content-type", b"application/json"),
+            (b"content-length", b"100"),
+        ],
+        "client": ("127.0.0.1", 1),
+        "server": ("gateway", 80),
+    }
+    await app(scope, receive, send)
+
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    assert start["status"] == 400
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")  # type: ignore[misc]
+    assert b'"client_disconnected"' in body
