@@ -180,16 +180,18 @@ class ImageService:
         categories = [str(c) for c in classification.categories]
         baseline_estimate = self._baseline_estimate(request, prompt_tokens)
         # Reserve the worst case over every tier the request may end up on.
+        # A fallback that cannot serve this request (its sizes or its images per call) is
+        # left out of the chain; the chosen tier's own refusal is the client's 400.
         estimates = {}
         for name in chain:
             try:
+                self.upstream_call(name, request)
                 estimates[name] = self._estimate(name, request, prompt_tokens)
             except InvalidRequest:
                 if name == decision.tier:
                     raise
         chain = [name for name in chain if name in estimates]
         estimate = max(estimates.values())
-        self.upstream_call(decision.tier, request)  # validates n for the chosen tier up front
         deadline_seconds = sum(
             self.policy.tiers[t].timeout_seconds * (self.policy.tiers[t].max_retries + 1)
             + self.policy.tiers[t].max_retry_after_seconds * self.policy.tiers[t].max_retries

@@ -265,3 +265,22 @@ async def test_client_gone_mid_call_is_charged_the_estimate_and_reported(
         totals = report.json()["totals"]
         assert totals["requests"] == 1
         assert totals["cost"]["micros"] == day["spent_micros"]
+
+
+async def test_a_fallback_that_cannot_take_n_is_skipped_not_blamed_on_the_client(
+    upstream: str, sims: dict[str, Server]
+) -> None:
+    def efficient_takes_one_image(raw: dict[str, Any]) -> None:
+        fast_retries(raw)
+        raw["tiers"]["efficient"]["max_images"] = 1
+
+    faults(sims["flagship"], error_rate=1.0)
+    async with gateway_client(
+        env(sims), store="redis://", mutate=efficient_takes_one_image, upstream=upstream
+    ) as (client, _):
+        resp = await client.post(URL, json={**PHOTO, "n": 2}, headers=AUTH)
+        # The flagship's outage, not the request, is why there is no image.
+        assert resp.status_code == 502, resp.text
+        assert backend_requests(sims["efficient"]) == 0
+        day = await budget(client)
+        assert (day["spent_micros"], day["reserved_micros"]) == (0, 0)
