@@ -190,9 +190,20 @@ class ResilientCaller:
         raise last_error
 
     async def _generate(self, tier_name: str, call: UpstreamCall) -> UpstreamResult:
-        """The backend's call; anything it raises that is not ours is an upstream failure."""
+        """The backend's call, within the tier's per-attempt ``timeout_seconds`` in total.
+
+        Client timeouts bound each connect and each read, so a body that trickles in could
+        run far past them; every bound derived from the policy (reservation deadlines,
+        idempotency claims) assumes an attempt ends within ``timeout_seconds``. Anything the
+        backend raises that is not ours is an upstream failure.
+        """
         try:
-            return await self.backend.generate(call)
+            async with asyncio.timeout(call.timeout_seconds):
+                return await self.backend.generate(call)
+        except TimeoutError as exc:
+            raise UpstreamTimeout(
+                f"The {tier_name} tier did not finish within {call.timeout_seconds:g} s."
+            ) from exc
         except (GatewayError, asyncio.CancelledError):
             raise
         except Exception as exc:

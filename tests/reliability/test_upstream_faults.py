@@ -284,3 +284,23 @@ async def test_a_fallback_that_cannot_take_n_is_skipped_not_blamed_on_the_client
         assert backend_requests(sims["efficient"]) == 0
         day = await budget(client)
         assert (day["spent_micros"], day["reserved_micros"]) == (0, 0)
+
+
+async def test_a_body_trickling_past_the_tier_timeout_is_a_504_with_nothing_charged(
+    upstream: str, sims: dict[str, Server]
+) -> None:
+    # Every chunk arrives well within the 2 s read timeout; the whole body takes 8 s.
+    faults(sims["efficient"], slow_body_rate=1.0, slow_body_s=8)
+    async with gateway_client(
+        env(sims), store="redis://", mutate=fast_retries, upstream=upstream
+    ) as (client, app):
+        started = time.monotonic()
+        resp = await client.post(URL, json=GENERAL, headers=AUTH)
+        assert resp.status_code == 504, resp.text
+        assert resp.json()["error"]["code"] == "upstream_timeout"
+        # timeout_seconds (2) bounds the whole attempt: the reservation deadline and the
+        # idempotency claim, both sized from it, outlive the request.
+        assert time.monotonic() - started < 4
+        day = await budget(client)
+        assert (day["spent_micros"], day["reserved_micros"]) == (0, 0)
+        assert await ledger(app) == []
