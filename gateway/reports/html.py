@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import ROUND_HALF_EVEN, Decimal
 from html import escape
 
 from gateway.reports.charts import category_mix_chart, daily_spend_chart, tier_mix_chart
@@ -46,8 +47,9 @@ def _card(label: str, value: str, note: str) -> str:
 
 
 def _usd(usd: str) -> str:
-    whole, _, frac = usd.partition(".")
-    return f"${int(whole):,}.{frac[:2]}"
+    """``$1,234.57`` from a decimal string; corrections can be negative (``-$0.01``)."""
+    amount = Decimal(usd).quantize(Decimal("0.01"), ROUND_HALF_EVEN)
+    return f"{'-' if amount < 0 else ''}${abs(amount):,.2f}"
 
 
 def team_section(report: TeamReport) -> str:

@@ -46,6 +46,8 @@ class ReportPeriod(ReportModel):
             raise ValueError("the period's end is before its start")
         if self.days > MAX_REPORT_DAYS:
             raise ValueError(f"a report covers at most {MAX_REPORT_DAYS} days")
+        if self.end.year >= date.max.year:  # month arithmetic past the end needs a year 10000
+            raise ValueError(f"the period must end before {date.max.year}")
         return self
 
     @property

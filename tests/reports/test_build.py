@@ -186,6 +186,9 @@ def test_period_validation() -> None:
         ReportPeriod(start=date(2026, 3, 2), end=date(2026, 3, 1))
     with pytest.raises(ValueError, match="at most"):
         ReportPeriod(start=date(2025, 1, 1), end=date(2026, 3, 1))
+    # The last year a date can hold would need month arithmetic into year 10000.
+    with pytest.raises(ValueError, match="end before 9999"):
+        ReportPeriod(start=date(9999, 12, 1), end=date(9999, 12, 31))
 
 
 def test_checked_in_schema_matches_the_model() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from gateway.reports import TeamReport, render_reports
+from gateway.reports.html import _usd
 from tests.reports.chromium import chromium_binary, dump_dom, screenshot
 from tests.reports.png import distinct_colours
 from tests.reports.sample import sample_report
@@ -58,3 +59,12 @@ def test_charts_render_in_headless_chromium(report: TeamReport, tmp_path: Path) 
     png = tmp_path / "report.png"
     screenshot(binary, page, tmp_path, png)
     assert distinct_colours(png.read_bytes()) > 20  # text, bars, slices: not a blank page
+
+
+@pytest.mark.parametrize(
+    ("usd", "shown"),
+    [("0", "$0.00"), ("12.3", "$12.30"), ("1234.567", "$1,234.57"), ("-0.014858", "-$0.01")],
+)
+def test_money_is_rounded_to_cents_and_keeps_its_sign(usd: str, shown: str) -> None:
+    # A late correction is negative on its day; "$0.01" would read as a charge.
+    assert _usd(usd) == shown
