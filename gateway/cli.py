@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gateway import commands
+from gateway.budget.store import StoreError
+from gateway.errors import GatewayError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,6 +98,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.handler(args)
     except KeyboardInterrupt:
         return 130
+    except (GatewayError, StoreError, OSError, ValueError) as exc:
+        # What an operator can fix (a store that does not answer, an unknown model, a path
+        # that does not exist, a bad TIERGATE_* setting): one line and exit 2, not a
+        # traceback. pydantic's ValidationError is a ValueError.
+        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        print(f"tiergate {args.command}: {message}", file=sys.stderr)
+        return 2
     return code
 
 

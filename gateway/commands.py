@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -15,7 +16,7 @@ import httpx
 
 from gateway.auth import hash_key, new_key
 from gateway.policy.loader import PolicyError, default_policy_path, load_policy
-from gateway.policy.schema import Policy
+from gateway.policy.schema import NAME_PATTERN, Policy
 
 DEMO_KEY = "tg-demo-key"
 DEMO_SIMULATOR_PORTS = {"efficient": 9101, "flagship": 9102}
@@ -154,8 +155,16 @@ def policy_schema(args: argparse.Namespace) -> int:
 
 
 def keys_new(args: argparse.Namespace) -> int:
-    key = new_key()
     key_id = args.key_id or f"{args.team}-{os.urandom(3).hex()}"
+    for what, value in (("team", args.team), ("key id", key_id)):
+        if not re.fullmatch(NAME_PATTERN, value):
+            print(
+                f"invalid {what} {value!r}: lower-case letters, digits, '_', '.', '-' "
+                "(at most 63, starting with a letter or digit), as the policy requires",
+                file=sys.stderr,
+            )
+            return 2
+    key = new_key()
     print(f"key: {key}")
     print("(shown once; store it in your secret manager)")
     print("paste under teams." + args.team + ".keys in the policy:")

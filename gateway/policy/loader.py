@@ -45,6 +45,8 @@ def load_policy(path: Path | str | None = None, env: Mapping[str, str] | None = 
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise PolicyError(str(path), [f"cannot read: {exc.strerror or exc}"]) from exc
+    except UnicodeDecodeError as exc:
+        raise PolicyError(str(path), [f"not UTF-8 text (byte {exc.start})"]) from exc
     return load_policy_text(text, source=str(path), env=env)
 
 
