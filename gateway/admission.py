@@ -352,12 +352,31 @@ class Admission:
             )
         )
 
-    async def release(self, ticket: Ticket, now: datetime) -> bool:
+    async def release(
+        self,
+        ticket: Ticket,
+        now: datetime,
+        *,
+        ledger: Mapping[str, str] | None = None,
+        if_reaped: Mapping[str, int] | None = None,
+    ) -> bool:
+        """Undo the reservation. Should the reaper have charged it meanwhile, the refund's
+        ledger entry carries ``ledger`` and the reaper's counters (``if_reaped``) are taken
+        back, atomically with the refund."""
         if ticket.local:
             self.local_cap.release()
             return True
+        undo = (
+            Aggregates(
+                day_bucket(now), {k: -v for k, v in if_reaped.items()}, self.retention_seconds
+            )
+            if if_reaped
+            else None
+        )
         try:
-            return await self.store.release(ticket.team, ticket.reservation_id, _ms(now))
+            return await self.store.release(
+                ticket.team, ticket.reservation_id, _ms(now), ledger=ledger, aggregates=undo
+            )
         except budget_store.StoreError as exc:
             raise translate_store_errors(exc) from exc
 

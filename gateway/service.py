@@ -217,11 +217,20 @@ class ImageService:
             "baseline_micros": baseline_estimate,
             "categories": categories,
         }
+        # What the reaper counts if it charges this reservation: a late settle or release
+        # takes it back.
+        reaped_counters = unsettled_increments(**charged_at_estimate)
+
+        def released_ledger() -> dict[str, str]:
+            """The ledger entry of a release that refunds a reaped reservation."""
+            fields = self._ledger_fields(principal, request, decision, classification, request_id)
+            return {**fields, "status": "released", "cost_micros": "0"}
+
         started = time.perf_counter()
         try:
             called = await self.caller.call(chain, lambda t: self.upstream_call(t, request))
         except GatewayError as exc:
-            await asyncio.shield(self._release(ticket, exc))
+            await asyncio.shield(self._release(ticket, exc, released_ledger(), reaped_counters))
             raise
         except asyncio.CancelledError:
             # Cancelled mid-call (client gone, shutdown): the vendor may have billed us, so the
@@ -235,14 +244,14 @@ class ImageService:
                     classification,
                     request_id,
                     usage=cancelled_increments(**charged_at_estimate),
-                    if_reaped=unsettled_increments(**charged_at_estimate),
+                    if_reaped=reaped_counters,
                 )
             )
             raise
         except Exception as exc:
             # A bug of ours (the caller turns every backend failure into a GatewayError):
             # nothing was produced, so nothing is charged; the client gets a 500.
-            await asyncio.shield(self._release(ticket, exc))
+            await asyncio.shield(self._release(ticket, exc, released_ledger(), reaped_counters))
             raise
         result = called.result
         if called.fell_back_from is not None:
@@ -294,7 +303,7 @@ class ImageService:
                 ledger=ledger,
                 latency=(decision.tier, result.latency_ms),
                 usage=usage,
-                if_reaped=unsettled_increments(**charged_at_estimate),
+                if_reaped=reaped_counters,
             )
         except GatewayError:
             # Only when the store is down and no journal is configured: the image exists and
@@ -367,12 +376,18 @@ class ImageService:
             "n": str(request.n),
         }
 
-    async def _release(self, ticket: Ticket, exc: Exception) -> None:
+    async def _release(
+        self,
+        ticket: Ticket,
+        exc: Exception,
+        ledger: dict[str, str],
+        if_reaped: dict[str, int],
+    ) -> None:
         status = exc.status_code if isinstance(exc, GatewayError) else 500
         kind = "upstream" if status >= 500 else "other"
         await self.admission.count_rejection(ticket.team, kind, self.clock())
         try:
-            await self.admission.release(ticket, self.clock())
+            await self.admission.release(ticket, self.clock(), ledger=ledger, if_reaped=if_reaped)
         except GatewayError:
             cause = exc.code if isinstance(exc, GatewayError) else type(exc).__name__
             log.error("release_failed", reservation_id=ticket.reservation_id, cause=cause)

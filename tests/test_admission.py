@@ -136,3 +136,39 @@ async def test_one_lost_counter_write_does_not_drop_the_rest_of_a_reap(
     assert day.spent_micros == 3_000  # all three charged, atomically, by the store
     counters = (await store.aggregates("alpha", [day_bucket(later)]))[day_bucket(later)]
     assert counters["unsettled"] == 2  # only the one failed write is missing
+
+
+async def test_release_after_reap_refunds_in_spend_ledger_and_counters(
+    store: BudgetStore,
+) -> None:
+    admission = Admission(POLICY, store, grace_seconds=0)
+    principal = KeyRing(POLICY).authenticate(f"Bearer {TEAM_KEYS['alpha']}")
+    meta = {"tier": "flagship", "n": "1", "baseline_estimate_micros": "40000"}
+    ticket = await admission.reserve(principal, "r1", 40_000, 1.0, NOW, meta)
+    later = NOW + timedelta(seconds=5)
+    assert await reap_once(POLICY, store, lambda: later) == 1  # the replica looked dead
+    reaped = unsettled_increments(
+        tier="flagship", images=1, estimate_micros=40_000, baseline_micros=40_000, categories=[]
+    )
+
+    # ... but it was alive, and every tier failed: nothing was produced.
+    assert await admission.release(
+        ticket, later, ledger={"status": "released", "cost_micros": "0"}, if_reaped=reaped
+    )
+
+    snapshot = await admission.snapshot(principal, later)
+    day = next(w for w in snapshot.window_states if w.period == "day")
+    assert (day.spent_micros, day.reserved_micros) == (0, 0)
+    events = [fields for _, fields in await store.ledger_events("alpha")]
+    # Summed as docs/reports.md says (corrections add actual - estimate), the ledger is 0.
+    assert [e["outcome"] for e in events] == ["reaped", "corrected_after_reap"]
+    assert (
+        int(events[0]["cost_micros"])
+        + (int(events[1]["actual_micros"]) - int(events[1]["estimate_micros"]))
+        == 0
+    )
+    counters = (await store.aggregates("alpha", [day_bucket(later)]))[day_bucket(later)]
+    assert (counters["requests"], counters["cost_micros"], counters["unsettled"]) == (0, 0, 0)
+    # A second release changes nothing.
+    assert not await admission.release(ticket, later, if_reaped=reaped)
+    assert len(await store.ledger_events("alpha")) == 2

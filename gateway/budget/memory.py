@@ -291,7 +291,16 @@ class MemoryBudgetStore:
             t.events.popleft()
         return event_id
 
-    async def release(self, team: str, reservation_id: str, now_ms: int) -> bool:
+    async def release(
+        self,
+        team: str,
+        reservation_id: str,
+        now_ms: int,
+        *,
+        ledger: Mapping[str, str] | None = None,
+        aggregates: Aggregates | None = None,
+    ) -> bool:
+        check_ledger(ledger)
         t = self._team(team)
         r = t.reservations.get(reservation_id)
         if r is not None:
@@ -305,6 +314,16 @@ class MemoryBudgetStore:
         if stone is not None and stone.state == "reaped":
             self._charge(t, stone.windows, -stone.estimate_micros, now_ms)
             stone.state = "corrected"
+            entry = {
+                "reservation_id": reservation_id,
+                "outcome": "corrected_after_reap",
+                "estimate_micros": str(stone.estimate_micros),
+                "actual_micros": "0",
+                **(ledger or {}),
+            }
+            stone.ledger_id = self._append_event(t, entry, now_ms)
+            if aggregates is not None:
+                self._add_aggregates(t, aggregates)
             return True
         return False
 

@@ -84,7 +84,7 @@ class RedisBudgetStore:
         # Registered once per client: hashed locally, run by EVALSHA, reloaded on NOSCRIPT.
         self._reserve = client.register_script(script_source("reserve_v1"))
         self._settle = client.register_script(script_source("settle_v2"))
-        self._release = client.register_script(script_source("release_v1"))
+        self._release = client.register_script(script_source("release_v2"))
         self._reap = client.register_script(script_source("reap_v2"))
         self._charge = client.register_script(script_source("charge_v1"))
         self._add_aggregates = client.register_script(script_source("add_aggregates_v1"))
@@ -192,14 +192,33 @@ class RedisBudgetStore:
             ledger_id=str(raw[3]) or None,
         )
 
-    async def release(self, team: str, reservation_id: str, now_ms: int) -> bool:
+    async def release(
+        self,
+        team: str,
+        reservation_id: str,
+        now_ms: int,
+        *,
+        ledger: Mapping[str, str] | None = None,
+        aggregates: Aggregates | None = None,
+    ) -> bool:
+        check_ledger(ledger)
         tk = self._keys.team(team)
-        keys = [*tk.common, tk.reservation(reservation_id), tk.done(reservation_id)]
+        keys = [*tk.common, tk.reservation(reservation_id), tk.done(reservation_id), tk.events]
+        agg_ttl_ms, agg_pairs = _aggregate_args(aggregates)
+        if aggregates is not None and agg_pairs:
+            keys.append(tk.aggregates(aggregates.bucket))
         args: list[str | int] = [
             reservation_id,
             now_ms,
             self._options.settled_marker_ttl_seconds * 1000,
+            self._options.ledger_maxlen,
+            len(ledger or {}),
+            agg_ttl_ms,
+            len(agg_pairs) // 2,
         ]
+        for k, v in (ledger or {}).items():
+            args += [k, v]
+        args += agg_pairs
         with translated_errors():
             outcome = await self._release(keys, args)
         return outcome in ("released", "refunded_after_reap")

@@ -36,7 +36,7 @@ replica's concurrent requests, so the blocking pool never makes a request wait. 
 
 #: Lua files that get lib_v1.lua prepended.
 _USES_LIBRARY = frozenset(
-    {"reserve_v1", "settle_v2", "release_v1", "reap_v2", "charge_v1", "add_aggregates_v1"}
+    {"reserve_v1", "settle_v2", "release_v2", "reap_v2", "charge_v1", "add_aggregates_v1"}
 )
 
 _UNAVAILABLE: tuple[type[BaseException], ...] = (

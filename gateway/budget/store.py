@@ -395,10 +395,21 @@ class BudgetStore(Protocol):
         """
         ...
 
-    async def release(self, team: str, reservation_id: str, now_ms: int) -> bool:
+    async def release(
+        self,
+        team: str,
+        reservation_id: str,
+        now_ms: int,
+        *,
+        ledger: Mapping[str, str] | None = None,
+        aggregates: Aggregates | None = None,
+    ) -> bool:
         """Undo the reservation, nothing spent. True if this call changed anything.
 
-        Releasing a reaped reservation refunds the estimate the reaper charged (once).
+        Releasing a reaped reservation refunds the estimate the reaper charged (once) and, in
+        the same atomic step, appends a ledger entry (``outcome=corrected_after_reap``,
+        ``actual_micros=0``, plus ``ledger``) and adds ``aggregates`` (typically the
+        negation of what the reaper counted). A plain release writes neither.
         """
         ...
 
