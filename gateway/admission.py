@@ -69,6 +69,9 @@ class Ticket:
     windows: tuple[Window, ...] = ()
     local: bool = False
     """Admitted by this replica alone while the store was down (fail_open)."""
+    day: str = ""
+    """UTC day of the reservation: its report counters land there, as its spend does in the
+    windows it reserved against, even when it finishes (or is reaped) after midnight."""
 
 
 class LocalCap:
@@ -250,6 +253,7 @@ class Admission:
                     local,
                     request.windows,
                     local=True,
+                    day=day_bucket(now),
                 )
             raise translate_store_errors(exc) from exc
         self._recent[(principal.team, principal.key_id)] = (
@@ -257,7 +261,14 @@ class Admission:
             BudgetSnapshot(principal.team, now_ms, result.window_states, result.rate_states),
         )
         if result.admitted:
-            return Ticket(principal.team, reservation_id, estimate_micros, result, request.windows)
+            return Ticket(
+                principal.team,
+                reservation_id,
+                estimate_micros,
+                result,
+                request.windows,
+                day=day_bucket(now),
+            )
         headers = {
             **budget_headers(result.window_states),
             **rate_headers(result.rate_states, now_ms),
@@ -316,7 +327,8 @@ class Admission:
         ``if_reaped`` is what the reaper added to the aggregates had it charged this
         reservation; a settle that corrects a reaped reservation takes it back out.
         """
-        aggregates = Aggregates(day_bucket(now), usage, self.retention_seconds) if usage else None
+        day = ticket.day or day_bucket(now)
+        aggregates = Aggregates(day, usage, self.retention_seconds) if usage else None
         if ticket.local:
             self.local_cap.release()
         else:
@@ -332,7 +344,7 @@ class Admission:
                 )
                 if result.outcome == "corrected_after_reap" and if_reaped:
                     await undo_reaped_aggregates(
-                        self.store, ticket.team, if_reaped, now, self.retention_seconds
+                        self.store, ticket.team, if_reaped, day, self.retention_seconds
                     )
                 return
             except budget_store.StoreError:
@@ -368,7 +380,9 @@ class Admission:
             return True
         undo = (
             Aggregates(
-                day_bucket(now), {k: -v for k, v in if_reaped.items()}, self.retention_seconds
+                ticket.day or day_bucket(now),
+                {k: -v for k, v in if_reaped.items()},
+                self.retention_seconds,
             )
             if if_reaped
             else None
@@ -385,13 +399,14 @@ async def undo_reaped_aggregates(
     store: BudgetStore,
     team: str,
     reaped: Mapping[str, int],
-    now: datetime,
+    day: str,
     retention_seconds: int = RETENTION_SECONDS,
 ) -> None:
-    """The request was counted once as unsettled by the reaper and once by its late settle."""
+    """The request was counted once as unsettled by the reaper and once by its late settle;
+    ``day`` is the reservation's, where the reaper counted it."""
     negated = {field: -value for field, value in reaped.items()}
     with contextlib.suppress(budget_store.StoreError):
-        await store.add_aggregates(team, Aggregates(day_bucket(now), negated, retention_seconds))
+        await store.add_aggregates(team, Aggregates(day, negated, retention_seconds))
 
 
 def _ms(now: datetime) -> int:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
+from datetime import UTC, datetime
 
 import structlog
 
@@ -37,7 +39,7 @@ async def reap_once(
             )
             try:
                 await store.add_aggregates(
-                    team, Aggregates(day_bucket(clock()), increments, retention_seconds)
+                    team, Aggregates(reservation_day(meta, clock), increments, retention_seconds)
                 )
             except StoreError:
                 # The charge and its ledger entry are already in (reap is atomic); only the
@@ -57,6 +59,15 @@ async def reap_once(
                 request_id=reservation.meta.get("request_id"),
             )
     return reaped
+
+
+def reservation_day(meta: Mapping[str, str], clock: Clock) -> str:
+    """The UTC day the request was reserved (its ``ts_ms``), where its late settle or release
+    takes the counters back; today if the meta does not say."""
+    ts_ms = meta.get("ts_ms", "")
+    if ts_ms.isascii() and ts_ms.isdigit():
+        return day_bucket(datetime.fromtimestamp(int(ts_ms) / 1000, UTC))
+    return day_bucket(clock())
 
 
 async def run_reaper(

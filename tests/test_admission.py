@@ -172,3 +172,46 @@ async def test_release_after_reap_refunds_in_spend_ledger_and_counters(
     # A second release changes nothing.
     assert not await admission.release(ticket, later, if_reaped=reaped)
     assert len(await store.ledger_events("alpha")) == 2
+
+
+async def test_a_request_across_midnight_is_counted_on_its_reservation_day(
+    store: BudgetStore,
+) -> None:
+    admission = Admission(POLICY, store, grace_seconds=0)
+    principal = KeyRing(POLICY).authenticate(f"Bearer {TEAM_KEYS['alpha']}")
+    reserved_at = datetime(2026, 3, 14, 23, 59, 50, tzinfo=UTC)
+    meta = {
+        "tier": "flagship",
+        "n": "1",
+        "baseline_estimate_micros": "40000",
+        "ts_ms": str(int(reserved_at.timestamp() * 1000)),
+    }
+    ticket = await admission.reserve(principal, "r1", 40_000, 1.0, reserved_at, meta)
+    after_midnight = reserved_at + timedelta(seconds=20)
+    assert await reap_once(POLICY, store, lambda: after_midnight) == 1
+    reaped = unsettled_increments(
+        tier="flagship", images=1, estimate_micros=40_000, baseline_micros=40_000, categories=[]
+    )
+    usage = success_increments(
+        tier="flagship",
+        images=1,
+        cost_micros=35_000,
+        baseline_micros=35_000,
+        text_tokens=10,
+        image_tokens=1056,
+        latency_ms=25_000,
+        categories=[],
+        reasons=[],
+        downgraded=False,
+        fallback=False,
+    )
+
+    await admission.settle(
+        ticket, 35_000, after_midnight + timedelta(seconds=5), usage=usage, if_reaped=reaped
+    )
+
+    days = await store.aggregates("alpha", ["2026-03-14", "2026-03-15"])
+    first = days["2026-03-14"]
+    assert (first["requests"], first["cost_micros"], first["unsettled"]) == (1, 35_000, 0)
+    # Nothing lands on the next day: no request, and no negative correction either.
+    assert not any(days.get("2026-03-15", {}).values())
