@@ -361,6 +361,7 @@ class Admission:
                 if_reaped=dict(if_reaped or {}),
                 ledger=dict(ledger or {}),
                 aggregates=aggregates,
+                local=ticket.local,
             )
         )
 

@@ -108,10 +108,9 @@ def create_app(
     settings = settings or Settings()
     policy = policy or load_policy(settings.policy)
     configure_logging(settings, log_prompts=policy.log_prompts)
+    store_options = StoreOptions(ledger_maxlen=settings.ledger_maxlen)
     store = store or open_store(
-        settings.store,
-        key_prefix=settings.store_key_prefix,
-        options=StoreOptions(ledger_maxlen=settings.ledger_maxlen),
+        settings.store, key_prefix=settings.store_key_prefix, options=store_options
     )
     retention_seconds = settings.aggregates_retention_days * 86_400
     classifier = Classifier.from_config(policy.classifier)
@@ -120,7 +119,10 @@ def create_app(
     backend = backend or build_backend(settings, policy)
     caller = ResilientCaller(policy, backend)
     metrics = Metrics(circuit_states=caller.circuit_states)
-    journal = SpendJournal(settings.journal_dir)
+    journal = SpendJournal(
+        settings.journal_dir,
+        settled_marker_ttl_seconds=store_options.settled_marker_ttl_seconds,
+    )
     admission = Admission(
         policy,
         store,

@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from typing import Any
 import orjson
 import structlog
 
-from gateway.budget.store import Aggregates, BudgetStore, StoreError, Window
+from gateway.budget.store import Aggregates, BudgetStore, StoreError, StoreOptions, Window
 
 log = structlog.get_logger("gateway.journal")
 
@@ -36,6 +38,8 @@ class SpendRecord:
     ledger: dict[str, str]
     aggregates: Aggregates | None
     if_reaped: dict[str, int] = field(default_factory=dict)
+    local: bool = False
+    """Admitted by the replica alone while the store was down: the store never held it."""
 
     def to_json(self) -> bytes:
         return orjson.dumps(
@@ -57,6 +61,7 @@ class SpendRecord:
                     self.aggregates.ttl_seconds,
                 ],
                 "if_reaped": self.if_reaped,
+                "local": self.local,
             }
         )
 
@@ -72,6 +77,7 @@ class SpendRecord:
             windows=tuple(Window(*w) for w in data["windows"]),
             ledger=dict(data["ledger"]),
             if_reaped={str(k): int(v) for k, v in (data.get("if_reaped") or {}).items()},
+            local=bool(data.get("local", False)),
             aggregates=None
             if aggregates is None
             else Aggregates(aggregates[0], aggregates[1], int(aggregates[2])),
@@ -79,9 +85,17 @@ class SpendRecord:
 
 
 class SpendJournal:
-    def __init__(self, directory: Path) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        settled_marker_ttl_seconds: float = StoreOptions().settled_marker_ttl_seconds,
+        clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+    ) -> None:
         self.directory = directory
         self.path = directory / f"journal-{os.getpid()}.jsonl"
+        self.settled_marker_ttl_ms = int(settled_marker_ttl_seconds * 1000)
+        self.clock_ms = clock_ms
         self._lock = asyncio.Lock()
 
     def append(self, record: SpendRecord) -> None:
@@ -121,7 +135,12 @@ class SpendJournal:
                 done = 0
                 try:
                     for line in lines:
-                        await replay_record(store, SpendRecord.from_json(line))
+                        await replay_record(
+                            store,
+                            SpendRecord.from_json(line),
+                            now_ms=self.clock_ms(),
+                            settled_marker_ttl_ms=self.settled_marker_ttl_ms,
+                        )
                         done += 1
                 finally:
                     # `append` may have added records while the store calls were awaited;
@@ -133,7 +152,17 @@ class SpendJournal:
         return replayed
 
 
-async def replay_record(store: BudgetStore, record: SpendRecord) -> None:
+async def replay_record(
+    store: BudgetStore, record: SpendRecord, *, now_ms: int, settled_marker_ttl_ms: int
+) -> None:
+    """Settle the record's reservation, or charge its spend if the store never held it.
+
+    A settle that failed may still have been applied (the reply was lost). The store then
+    remembers it as settled for ``settled_marker_ttl_ms``; after that it answers
+    ``unknown_reservation`` exactly as if it had never seen the reservation. So a record of a
+    reservation the store held is charged only while that memory lasts; an older one is
+    logged for reconciliation instead of risking a second charge.
+    """
     result = await store.settle(
         record.team,
         record.reservation_id,
@@ -149,16 +178,27 @@ async def replay_record(store: BudgetStore, record: SpendRecord) -> None:
                 record.team,
                 Aggregates(record.aggregates.bucket, negated, record.aggregates.ttl_seconds),
             )
-    if result.outcome == "unknown_reservation":
-        await store.charge(
-            record.team,
-            record.reservation_id,
-            record.windows,
-            record.amount_micros,
-            record.now_ms,
-            ledger={**record.ledger, "journaled": "1"},
-            aggregates=record.aggregates,
+    if result.outcome != "unknown_reservation":
+        return
+    if not record.local and now_ms - record.now_ms >= settled_marker_ttl_ms:
+        log.error(
+            "journal_record_ambiguous",
+            team=record.team,
+            reservation_id=record.reservation_id,
+            amount_micros=record.amount_micros,
+            journaled_at_ms=record.now_ms,
+            reason="the store no longer knows whether this settle was applied; not charged",
         )
+        return
+    await store.charge(
+        record.team,
+        record.reservation_id,
+        record.windows,
+        record.amount_micros,
+        record.now_ms,
+        ledger={**record.ledger, "journaled": "1"},
+        aggregates=record.aggregates,
+    )
 
 
 async def run_replayer(
