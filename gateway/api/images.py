@@ -18,6 +18,7 @@ from gateway.api.responses import JSONBytesResponse, JSONPiecesResponse
 from gateway.api.state import AppState, get_state
 from gateway.auth import Principal
 from gateway.errors import (
+    GatewayError,
     IdempotencyConflict,
     InvalidRequest,
     PayloadTooLarge,
@@ -26,6 +27,7 @@ from gateway.errors import (
 )
 from gateway.service import estimate_usage, format_usd
 
+log = structlog.get_logger("gateway.api.images")
 router = APIRouter()
 
 _BODY_SCHEMA: dict[str, Any] = {
@@ -122,14 +124,22 @@ async def create_image(request: Request) -> Response:
     try:
         response = await generate_response(request, state, principal, body, max_latency)
     except BaseException:
-        await asyncio.shield(state.idempotency.abandon(team, key))
+        try:
+            await asyncio.shield(state.idempotency.abandon(team, key))
+        except GatewayError:  # the claim then expires on its own; the request's error stands
+            log.error("idempotency_abandon_failed")
         raise
     stored_headers = {
         k: v for k, v in response.headers.items() if k.startswith(("x-tiergate-", "x-ratelimit-"))
     }
-    await state.idempotency.complete(
-        team, key, raw, response.status_code, stored_headers, response.joined()
-    )
+    try:
+        await state.idempotency.complete(
+            team, key, raw, response.status_code, stored_headers, response.joined()
+        )
+    except GatewayError:
+        # The image exists and is charged: answering 503 now would invite the retry that
+        # charges it again. The client gets its image; only the replay record is lost.
+        log.error("idempotency_record_lost")
     return response
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.errors import StoreUnavailable
 from tests.conftest import TEAM_KEYS
 from tests.gateway_harness import gateway_client, sim_env_for
 from tests.support import Server, require_redis, simulator
@@ -126,3 +127,31 @@ async def test_keys_are_scoped_per_team(slow_sims: dict[str, Server]) -> None:
         assert calls(slow_sims) == 2
         bad = await client.post(URL, json=BODY, headers=auth("demo", "x" * 300))
         assert bad.status_code == 400 and bad.json()["error"]["param"] == "Idempotency-Key"
+
+
+class LosesWrites:
+    """The real idempotency backend, except that storing the finished response fails."""
+
+    def __init__(self, backend: Any) -> None:
+        self._backend = backend
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+    async def put(self, key: str, record: bytes, ttl_seconds: float) -> None:
+        raise StoreUnavailable("The idempotency store is unavailable.")
+
+
+async def test_a_charged_image_is_returned_even_if_its_record_cannot_be_stored(
+    slow_sims: dict[str, Server],
+) -> None:
+    async with gateway_client(env(slow_sims), store="redis://") as (client, app):
+        idempotency = app.state.tiergate.idempotency
+        idempotency.backend = LosesWrites(idempotency.backend)
+
+        resp = await client.post(URL, json=BODY, headers=auth())
+
+        # A 503 here would make the client retry an image it was already charged for.
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["data"][0]["b64_json"]
+        assert await spent(client) == round(float(resp.headers["x-tiergate-cost-usd"]) * 1e6)
