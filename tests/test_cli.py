@@ -57,3 +57,12 @@ def test_a_policy_that_is_not_utf8_is_a_policy_error(
 
     assert main(["policy", "check", str(policy)]) == 1
     assert "not UTF-8 text" in capsys.readouterr().out
+
+
+def test_report_warns_that_a_memory_store_holds_no_gateway_data(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TIERGATE_STORE", "memory://")
+
+    assert main(["report", "--team", "demo", "--from", DAY, "--to", DAY]) == 0
+    assert "memory://" in capsys.readouterr().err  # an all-zero report is not the real one

@@ -64,6 +64,13 @@ def _load(policy_path: Path | None) -> tuple[Policy, str, str]:
     from gateway.settings import Settings
 
     settings = Settings(policy=policy_path) if policy_path is not None else Settings()
+    if settings.store.startswith("memory://"):
+        # A memory:// store lives inside one gateway process; this one starts empty.
+        print(
+            "warning: TIERGATE_STORE is memory://, which holds no data outside the gateway "
+            "process; set TIERGATE_STORE to the gateway's redis:// URL",
+            file=sys.stderr,
+        )
     return load_policy(settings.policy), settings.store, settings.store_key_prefix
 
 
