@@ -3,7 +3,9 @@
 The first request claims the key (``SET NX``) and runs; a concurrent duplicate
 waits for it and replays its stored response, so the backend is called and the
 budget charged once. A different body under the same key is a 409
-``idempotency_key_reused``. Failures free the key so a retry can run again.
+``idempotency_key_reused``. Failures free the key so a retry can run again. The claim
+names its request: storing the response or freeing the key happens only while the claim
+is still that request's, so a request can never overwrite or free another's claim.
 Stored responses are capped (``max_response_bytes``); a larger one is remembered
 without its body, and replaying it answers 409 ``idempotency_response_too_large``
 rather than calling the backend a second time.
@@ -42,9 +44,12 @@ class IdempotencyBackend(Protocol):
 
     async def get(self, key: str) -> bytes | None: ...
 
-    async def put(self, key: str, record: bytes, ttl_seconds: float) -> None: ...
-
-    async def delete(self, key: str) -> None: ...
+    async def finish(
+        self, key: str, claim: bytes, record: bytes | None, ttl_seconds: float
+    ) -> bool:
+        """If ``key`` still holds ``claim``: store ``record`` (or delete the key when None)
+        and return True; else change nothing and return False."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -72,11 +77,16 @@ class MemoryIdempotencyBackend:
     async def get(self, key: str) -> bytes | None:
         return self._live(key)
 
-    async def put(self, key: str, record: bytes, ttl_seconds: float) -> None:
-        self._records[key] = (record, time.monotonic() + ttl_seconds)
-
-    async def delete(self, key: str) -> None:
-        self._records.pop(key, None)
+    async def finish(
+        self, key: str, claim: bytes, record: bytes | None, ttl_seconds: float
+    ) -> bool:
+        if self._live(key) != claim:
+            return False
+        if record is None:
+            del self._records[key]
+        else:
+            self._records[key] = (record, time.monotonic() + ttl_seconds)
+        return True
 
     async def close(self) -> None:
         self._records.clear()
@@ -87,7 +97,7 @@ class RedisIdempotencyBackend:
         from redis.asyncio import Redis, RedisCluster
         from redis.exceptions import RedisError
 
-        from gateway.budget.redis_client import CONNECT_TIMEOUT_SECONDS
+        from gateway.budget.redis_client import CONNECT_TIMEOUT_SECONDS, script_source
 
         scheme = url.split("://", 1)[0]
         plain = url.replace("+cluster://", "://", 1)
@@ -101,6 +111,7 @@ class RedisIdempotencyBackend:
             else Redis.from_url(plain, **options)
         )
         self._errors = RedisError
+        self._finish = self._client.register_script(script_source("idempotency_finish_v1"))
 
     async def _run(self, coro: Any) -> Any:
         try:
@@ -123,11 +134,13 @@ class RedisIdempotencyBackend:
         value: bytes | None = await self._run(self._client.get(key))
         return value
 
-    async def put(self, key: str, record: bytes, ttl_seconds: float) -> None:
-        await self._run(self._client.set(key, record, px=int(ttl_seconds * 1000)))
-
-    async def delete(self, key: str) -> None:
-        await self._run(self._client.delete(key))
+    async def finish(
+        self, key: str, claim: bytes, record: bytes | None, ttl_seconds: float
+    ) -> bool:
+        done = await self._run(
+            self._finish(keys=[key], args=[claim, record or b"", int(ttl_seconds * 1000)])
+        )
+        return bool(done)
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -168,13 +181,20 @@ class Idempotency:
         digest = hashlib.sha256(key.encode()).hexdigest()[:32]
         return f"{self.key_prefix}:{{{team}}}:idem:{digest}"
 
+    @staticmethod
+    def claim_record(body: bytes, owner: str) -> bytes:
+        return orjson.dumps(
+            {"state": "in_flight", "body": hashlib.sha256(body).hexdigest(), "owner": owner}
+        )
+
     async def begin(
-        self, team: str, key: str, body: bytes, in_flight_seconds: float
+        self, team: str, key: str, body: bytes, in_flight_seconds: float, owner: str
     ) -> StoredResponse | None:
-        """Claim the key (None: caller runs the request) or return the first response to replay."""
+        """Claim the key for request ``owner`` (None: the caller runs the request) or return
+        the first response to replay."""
         storage_key = self.storage_key(team, key)
         body_hash = hashlib.sha256(body).hexdigest()
-        claim = orjson.dumps({"state": "in_flight", "body": body_hash})
+        claim = self.claim_record(body, owner)
         deadline = time.monotonic() + in_flight_seconds
         while True:
             current = await self.backend.claim(storage_key, claim, in_flight_seconds)
@@ -204,7 +224,9 @@ class Idempotency:
         status: int,
         headers: Mapping[str, str],
         response_body: bytes,
-    ) -> None:
+        owner: str,
+    ) -> bool:
+        """Store the response for replays; False if the claim was no longer ``owner``'s."""
         too_large = len(response_body) > self.max_response_bytes
         record = {
             "state": "done",
@@ -213,10 +235,18 @@ class Idempotency:
             "headers": dict(headers),
             "response": None if too_large else response_body.decode(),
         }
-        await self.backend.put(self.storage_key(team, key), orjson.dumps(record), self.ttl_seconds)
+        return await self.backend.finish(
+            self.storage_key(team, key),
+            self.claim_record(body, owner),
+            orjson.dumps(record),
+            self.ttl_seconds,
+        )
 
-    async def abandon(self, team: str, key: str) -> None:
-        await self.backend.delete(self.storage_key(team, key))
+    async def abandon(self, team: str, key: str, body: bytes, owner: str) -> bool:
+        """Free the key for a retry; False if the claim was no longer ``owner``'s."""
+        return await self.backend.finish(
+            self.storage_key(team, key), self.claim_record(body, owner), None, 0
+        )
 
     async def close(self) -> None:
         await self.backend.close()

@@ -105,7 +105,8 @@ async def create_image(request: Request) -> Response:
         return await generate_response(request, state, principal, body, max_latency)
 
     team, key = principal.team, idempotency.validate_key(idempotency_key)
-    replay = await state.idempotency.begin(team, key, raw, state.in_flight_seconds)
+    owner = request.scope["state"]["request_id"]
+    replay = await state.idempotency.begin(team, key, raw, state.in_flight_seconds, owner)
     if replay is not None:
         structlog.contextvars.bind_contextvars(idempotent_replay=True)
         if replay.body is None:
@@ -125,7 +126,7 @@ async def create_image(request: Request) -> Response:
         response = await generate_response(request, state, principal, body, max_latency)
     except BaseException:
         try:
-            await asyncio.shield(state.idempotency.abandon(team, key))
+            await asyncio.shield(state.idempotency.abandon(team, key, raw, owner))
         except GatewayError:  # the claim then expires on its own; the request's error stands
             log.error("idempotency_abandon_failed")
         raise
@@ -133,9 +134,11 @@ async def create_image(request: Request) -> Response:
         k: v for k, v in response.headers.items() if k.startswith(("x-tiergate-", "x-ratelimit-"))
     }
     try:
-        await state.idempotency.complete(
-            team, key, raw, response.status_code, stored_headers, response.joined()
+        stored = await state.idempotency.complete(
+            team, key, raw, response.status_code, stored_headers, response.joined(), owner
         )
+        if not stored:  # the claim outlived its TTL and another request holds the key now
+            log.error("idempotency_claim_lost")
     except GatewayError:
         # The image exists and is charged: answering 503 now would invite the retry that
         # charges it again. The client gets its image; only the replay record is lost.

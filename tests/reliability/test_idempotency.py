@@ -138,8 +138,12 @@ class LosesWrites:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._backend, name)
 
-    async def put(self, key: str, record: bytes, ttl_seconds: float) -> None:
-        raise StoreUnavailable("The idempotency store is unavailable.")
+    async def finish(
+        self, key: str, claim: bytes, record: bytes | None, ttl_seconds: float
+    ) -> bool:
+        if record is not None:
+            raise StoreUnavailable("The idempotency store is unavailable.")
+        return bool(await self._backend.finish(key, claim, record, ttl_seconds))
 
 
 async def test_a_charged_image_is_returned_even_if_its_record_cannot_be_stored(
