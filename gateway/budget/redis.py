@@ -68,6 +68,13 @@ def _aggregate_args(aggregates: Aggregates | None) -> tuple[int, list[str | int]
     return aggregates.ttl_seconds * 1000, pairs
 
 
+def _aggregate_key(
+    tk: TeamKeys, aggregates: Aggregates | None, pairs: list[str | int]
+) -> list[str]:
+    """The aggregate hash a script writes (its last KEYS entry), when it has pairs to add."""
+    return [tk.aggregates(aggregates.bucket)] if aggregates is not None and pairs else []
+
+
 class RedisBudgetStore:
     """`BudgetStore` on Redis or Redis Cluster; safe to share by any number of replicas."""
 
@@ -161,8 +168,7 @@ class RedisBudgetStore:
         tk = self._keys.team(team)
         keys = [*tk.common, tk.reservation(reservation_id), tk.done(reservation_id), tk.events]
         agg_ttl_ms, agg_pairs = _aggregate_args(aggregates)
-        if aggregates is not None and agg_pairs:
-            keys.append(tk.aggregates(aggregates.bucket))
+        keys += _aggregate_key(tk, aggregates, agg_pairs)
         args: list[str | int] = [
             reservation_id,
             actual_micros,
@@ -205,8 +211,7 @@ class RedisBudgetStore:
         tk = self._keys.team(team)
         keys = [*tk.common, tk.reservation(reservation_id), tk.done(reservation_id), tk.events]
         agg_ttl_ms, agg_pairs = _aggregate_args(aggregates)
-        if aggregates is not None and agg_pairs:
-            keys.append(tk.aggregates(aggregates.bucket))
+        keys += _aggregate_key(tk, aggregates, agg_pairs)
         args: list[str | int] = [
             reservation_id,
             now_ms,
@@ -280,8 +285,7 @@ class RedisBudgetStore:
         tk = self._keys.team(team)
         keys = [*tk.common, tk.done(charge_id), tk.events]
         agg_ttl_ms, agg_pairs = _aggregate_args(aggregates)
-        if aggregates is not None and agg_pairs:
-            keys.append(tk.aggregates(aggregates.bucket))
+        keys += _aggregate_key(tk, aggregates, agg_pairs)
         args: list[str | int] = [
             charge_id,
             amount_micros,
