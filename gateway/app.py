@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.admission import Admission
+from gateway.admission import Admission, run_unconfirmed_releases
 from gateway.api import budget, images, system
 from gateway.api import metrics as metrics_api
 from gateway.api import reports as reports_api
@@ -156,6 +156,10 @@ def create_app(
                 run_reaper(policy, store, clock, interval, stop, retention_seconds), name="reaper"
             ),
             asyncio.create_task(run_replayer(journal, store, interval, stop), name="replayer"),
+            asyncio.create_task(
+                run_unconfirmed_releases(admission, clock, interval, stop),
+                name="unconfirmed-releases",
+            ),
         ]
         try:
             yield

@@ -13,6 +13,7 @@ import yaml
 from gateway.admission import Admission
 from gateway.auth import KeyRing
 from gateway.budget import Aggregates, BudgetStore, StoreUnavailable, open_store
+from gateway.errors import StoreUnavailable as GatewayStoreUnavailable
 from gateway.policy.loader import load_policy_text
 from gateway.reaper import reap_once
 from gateway.usage import day_bucket, success_increments, unsettled_increments
@@ -215,3 +216,36 @@ async def test_a_request_across_midnight_is_counted_on_its_reservation_day(
     assert (first["requests"], first["cost_micros"], first["unsettled"]) == (1, 35_000, 0)
     # Nothing lands on the next day: no request, and no negative correction either.
     assert not any(days.get("2026-03-15", {}).values())
+
+
+class LosesReserveReplies:
+    """The real store, except that every reserve's reply is lost after it was applied."""
+
+    def __init__(self, store: BudgetStore) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def reserve(self, request: Any) -> Any:
+        await self._store.reserve(request)
+        raise StoreUnavailable("reply lost")
+
+
+async def test_a_reserve_whose_reply_was_lost_is_released_not_charged(
+    store: BudgetStore,
+) -> None:
+    admission = Admission(POLICY, LosesReserveReplies(store), grace_seconds=0)  # type: ignore[arg-type]
+    principal = KeyRing(POLICY).authenticate(f"Bearer {TEAM_KEYS['alpha']}")
+    with pytest.raises(GatewayStoreUnavailable):  # the client is answered 503 ...
+        await admission.reserve(principal, "r1", 40_000, 1.0, NOW, {"tier": "flagship"})
+    day = next(w for w in (await admission.snapshot(principal, NOW)).window_states)
+    assert day.reserved_micros == 40_000  # ... yet the store holds its reservation
+
+    assert await admission.unconfirmed.release(store, int(NOW.timestamp() * 1000)) == 1
+
+    later = NOW + timedelta(seconds=5)
+    assert await reap_once(POLICY, store, lambda: later) == 0  # nothing left to charge
+    day = next(w for w in (await admission.snapshot(principal, later)).window_states)
+    assert (day.spent_micros, day.reserved_micros) == (0, 0)
+    assert len(admission.unconfirmed) == 0
