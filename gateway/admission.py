@@ -11,11 +11,9 @@ never depend on it: reserve checks them atomically.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import math
-from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -39,6 +37,7 @@ from gateway.journal import SpendJournal, SpendRecord
 from gateway.metrics import Metrics
 from gateway.policy.schema import Budget, Period, Policy
 from gateway.routing import RouteContext
+from gateway.unconfirmed import UnconfirmedReservations
 from gateway.usage import RETENTION_SECONDS, day_bucket, rejection_increments
 
 log = structlog.get_logger("gateway.admission")
@@ -98,59 +97,6 @@ class LocalCap:
 
     def release(self) -> None:
         self.in_flight = max(0, self.in_flight - 1)
-
-
-class UnconfirmedReservations:
-    """Reserves that failed with the store unavailable, yet may have been applied.
-
-    A reserve whose reply was lost (a timeout after the script ran) leaves a reservation
-    for a request that was answered 503 and never ran; at its deadline the reaper would
-    charge its estimate. These ids are released as soon as the store answers again: a
-    reserve that never landed is unknown to the store, and its release changes nothing.
-    Per replica and in memory (a crash leaves them to the reaper), at most ``limit`` ids.
-    """
-
-    def __init__(self, limit: int = 10_000) -> None:
-        self.limit = limit
-        self._pending: OrderedDict[tuple[str, str], None] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._pending)
-
-    def add(self, team: str, reservation_id: str) -> None:
-        self._pending[(team, reservation_id)] = None
-        while len(self._pending) > self.limit:
-            self._pending.popitem(last=False)
-
-    async def release(self, store: BudgetStore, now_ms: int) -> int:
-        """Release every pending id; stops at the first store error. Returns how many
-        reservations this undid (the rest had never landed)."""
-        undone = 0
-        while self._pending:
-            team, reservation_id = next(iter(self._pending))
-            ledger = {"status": "released", "cost_micros": "0", "reserve": "unconfirmed"}
-            if await store.release(team, reservation_id, now_ms, ledger=ledger):
-                undone += 1
-                log.warning(
-                    "unconfirmed_reservation_released", team=team, reservation_id=reservation_id
-                )
-            del self._pending[(team, reservation_id)]
-        return undone
-
-
-async def run_unconfirmed_releases(
-    admission: Admission,
-    clock: Callable[[], datetime],
-    interval_seconds: float,
-    stop: asyncio.Event,
-) -> None:
-    """Release unconfirmed reserves every interval until ``stop`` is set."""
-    while not stop.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval_seconds)
-        if len(admission.unconfirmed):
-            with contextlib.suppress(budget_store.StoreError):
-                await admission.unconfirmed.release(admission.store, _ms(clock()))
 
 
 def translate_store_errors(exc: budget_store.StoreError) -> StoreUnavailable:

@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.admission import Admission, run_unconfirmed_releases
+from gateway.admission import Admission
 from gateway.api import budget, images, system
 from gateway.api import metrics as metrics_api
 from gateway.api import reports as reports_api
@@ -35,6 +35,7 @@ from gateway.reaper import run_reaper
 from gateway.resilience import ResilientCaller
 from gateway.service import Clock, ImageService, utc_now
 from gateway.settings import Settings
+from gateway.unconfirmed import run_unconfirmed_releases
 from gateway.upstream import ImageBackend, LiteLLMBackend
 
 log = structlog.get_logger("gateway.app")
@@ -157,7 +158,7 @@ def create_app(
             ),
             asyncio.create_task(run_replayer(journal, store, interval, stop), name="replayer"),
             asyncio.create_task(
-                run_unconfirmed_releases(admission, clock, interval, stop),
+                run_unconfirmed_releases(admission.unconfirmed, store, clock, interval, stop),
                 name="unconfirmed-releases",
             ),
         ]
