@@ -475,7 +475,7 @@ def main() -> int:
         choices=("auto", "litellm"),
         default="auto",
         help="TIERGATE_UPSTREAM of the gateway: auto (the default; the direct path of "
-        "gateway/upstream_httpx.py for OpenAI- and MAI-shaped tiers) or litellm for every tier",
+        "gateway/upstream/direct.py for OpenAI- and MAI-shaped tiers) or litellm for every tier",
     )
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per wrk run")

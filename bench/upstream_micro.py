@@ -28,8 +28,8 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 import httpx
 import orjson
 
-from gateway.upstream import UpstreamCall
-from gateway.upstream_httpx import HttpxImageBackend
+from gateway.upstream.backend import UpstreamCall
+from gateway.upstream.direct import HttpxImageBackend
 
 
 def cpu() -> float:
@@ -69,7 +69,7 @@ async def main_async(port: int, calls: int, repeats: int) -> None:
             "quality": "medium",
         }
     )
-    from gateway.upstream import LiteLLMBackend
+    from gateway.upstream.backend import LiteLLMBackend
 
     lite = LiteLLMBackend()
     direct = HttpxImageBackend(transport="httpcore")
@@ -152,7 +152,7 @@ async def profile_litellm(port: int, calls: int) -> None:
     import cProfile
     import pstats
 
-    from gateway.upstream import LiteLLMBackend
+    from gateway.upstream.backend import LiteLLMBackend
 
     call = UpstreamCall(
         tier="efficient",
@@ -184,7 +184,7 @@ async def profile_litellm(port: int, calls: int) -> None:
             if func == name and path.endswith(suffix)
         )
 
-    wrapper = cumulative("generate", "gateway/upstream.py")
+    wrapper = cumulative("generate", "gateway/upstream/backend.py")
     logging = cumulative(*LITELLM_PHASES[2][1:])
     total = wrapper + logging  # success logging runs in its own task, outside generate()
     print(f"LiteLLMBackend.generate under cProfile, {calls} calls (profiled times are inflated;")

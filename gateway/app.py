@@ -12,7 +12,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.admission import Admission
+from gateway.admission.idempotency import Idempotency, open_idempotency_backend
+from gateway.admission.journal import SpendJournal, run_replayer
+from gateway.admission.reaper import run_reaper
+from gateway.admission.reservations import Admission
+from gateway.admission.unconfirmed import run_unconfirmed_releases
 from gateway.api import budget, images, system
 from gateway.api import metrics as metrics_api
 from gateway.api import reports as reports_api
@@ -25,18 +29,14 @@ from gateway.budget import open_store
 from gateway.budget.store import BudgetStore, StoreOptions
 from gateway.classify import Classifier
 from gateway.errors import GatewayError, InvalidRequest, NotFound
-from gateway.idempotency import Idempotency, open_idempotency_backend
-from gateway.journal import SpendJournal, run_replayer
 from gateway.logging import configure_logging
 from gateway.metrics import Metrics
 from gateway.policy.loader import load_policy
 from gateway.policy.schema import Policy
-from gateway.reaper import run_reaper
 from gateway.resilience import ResilientCaller
 from gateway.service import Clock, ImageService, utc_now
 from gateway.settings import Settings
-from gateway.unconfirmed import run_unconfirmed_releases
-from gateway.upstream import ImageBackend, LiteLLMBackend
+from gateway.upstream.backend import ImageBackend, LiteLLMBackend
 
 log = structlog.get_logger("gateway.app")
 
@@ -90,7 +90,7 @@ def build_backend(settings: Settings, policy: Policy) -> ImageBackend:
     """The upstream backend ``settings.upstream`` names (TIERGATE_UPSTREAM)."""
     if settings.upstream == "litellm":
         return LiteLLMBackend()
-    from gateway.upstream_httpx import HttpxImageBackend, RoutingBackend
+    from gateway.upstream.direct import HttpxImageBackend, RoutingBackend
 
     return RoutingBackend(
         ((tier.model, tier.api_base) for tier in policy.tiers.values()),

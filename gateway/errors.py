@@ -20,7 +20,7 @@ renders it as ``{"error": {"message", "type", "param", "code"}}``::
     ├── UpstreamError                 (502, api_error, upstream_error)
     └── UpstreamTimeout               (504, api_error, upstream_timeout)
 
-``upstream.py`` translates litellm's exceptions into the last two at its one
+``upstream/`` translates litellm's exceptions into the last two at its one
 boundary; endpoints raise and never catch-and-rewrap.
 """
 

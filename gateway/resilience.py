@@ -20,7 +20,7 @@ import structlog
 
 from gateway.errors import GatewayError, UpstreamError, UpstreamTimeout
 from gateway.policy.schema import CircuitBreakerConfig, Policy, Team
-from gateway.upstream import ImageBackend, UpstreamCall, UpstreamResult
+from gateway.upstream.backend import ImageBackend, UpstreamCall, UpstreamResult
 
 log = structlog.get_logger("gateway.resilience")
 

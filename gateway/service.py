@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 import structlog
 
-from gateway.admission import Admission, Ticket, budget_headers, rate_headers
+from gateway.admission.reservations import Admission, Ticket, budget_headers, rate_headers
 from gateway.api.models import ImageGenerationRequest
 from gateway.auth import Principal
 from gateway.classify import Classification, Classifier
@@ -28,7 +28,7 @@ from gateway.policy.schema import Policy, Tier
 from gateway.resilience import ResilientCaller
 from gateway.routing import RouteContext, RoutingDecision, decide_route
 from gateway.tokens import count_text_tokens
-from gateway.upstream import UpstreamCall, UpstreamResult, image_pieces
+from gateway.upstream.backend import UpstreamCall, UpstreamResult, image_pieces
 from gateway.usage import cancelled_increments, success_increments, unsettled_increments
 
 log = structlog.get_logger("gateway.service")

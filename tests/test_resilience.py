@@ -13,7 +13,7 @@ import pytest
 from gateway.errors import UpstreamError
 from gateway.policy.loader import load_policy
 from gateway.resilience import CircuitState, ResilientCaller
-from gateway.upstream import UpstreamCall, UpstreamResult
+from gateway.upstream.backend import UpstreamCall, UpstreamResult
 
 POLICY = load_policy()
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
-from gateway import idempotency
+from gateway.admission import idempotency
 from gateway.api.models import ErrorResponse, ImageGenerationRequest, ImagesResponse
 from gateway.api.parsing import parse_json_body
 from gateway.api.responses import JSONBytesResponse, JSONPiecesResponse

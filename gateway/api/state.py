@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from gateway.admission.idempotency import Idempotency
 from gateway.auth import KeyRing
 from gateway.budget.store import BudgetStore
 from gateway.classify import Classifier
-from gateway.idempotency import Idempotency
 from gateway.policy.schema import Policy
 from gateway.service import ImageService
 from gateway.settings import Settings

@@ -16,9 +16,9 @@ import pytest
 
 from gateway.errors import UpstreamError, UpstreamTimeout
 from gateway.simulator.tokens import text_tokens
-from gateway.upstream import ImageBackend, LiteLLMBackend, UpstreamCall, UpstreamResult
-from gateway.upstream_httpx import HttpxImageBackend, RoutingBackend
-from gateway.upstream_wire import direct_shape, mai_url
+from gateway.upstream.backend import ImageBackend, LiteLLMBackend, UpstreamCall, UpstreamResult
+from gateway.upstream.direct import HttpxImageBackend, RoutingBackend
+from gateway.upstream.wire import direct_shape, mai_url
 from tests.support import Server, simulator
 
 PROMPT = "an isometric illustration of a tiny bakery"

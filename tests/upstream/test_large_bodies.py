@@ -10,8 +10,8 @@ import orjson
 import pytest
 
 from gateway.api.responses import SEND_CHUNK_BYTES, JSONPiecesResponse
-from gateway.upstream import EncodedImages
-from gateway.upstream_wire import SPAN_MIN_BODY_BYTES, parse_result
+from gateway.upstream.backend import EncodedImages
+from gateway.upstream.wire import SPAN_MIN_BODY_BYTES, parse_result
 
 IMAGE = base64.b64encode(os.urandom(900_000)).decode()  # 1.2 MB of base64
 

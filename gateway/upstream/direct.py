@@ -1,7 +1,7 @@
 """The direct HTTP backend for OpenAI- and MAI-shaped tiers, and the router that picks it.
 
 ``HttpxImageBackend`` implements ``ImageBackend`` over one pooled client (aiohttp by default,
-or httpx) for the two request shapes in ``upstream_wire``: ``openai/<model>`` and
+or httpx) for the two request shapes in ``upstream.wire``: ``openai/<model>`` and
 ``azure_ai/MAI-Image-…`` tiers with an ``api_base``. It raises the same ``gateway.errors`` as
 ``upstream.translate_exception``. ``RoutingBackend`` sends calls those shapes cover to it and
 every other provider to ``LiteLLMBackend``, built only if some tier needs it (importing litellm
@@ -21,12 +21,12 @@ import httpx
 import orjson
 
 from gateway.errors import UpstreamError, UpstreamTimeout
-from gateway.upstream import (
+from gateway.upstream.backend import (
     ImageBackend,
     UpstreamCall,
     UpstreamResult,
 )
-from gateway.upstream_wire import (
+from gateway.upstream.wire import (
     JSON_HEADERS,
     build_request,
     direct_shape,
@@ -256,7 +256,7 @@ class RoutingBackend:
         self.direct = direct or HttpxImageBackend()
         self.fallback = fallback
         if fallback is None and any(direct_shape(m, b) is None for m, b in tiers):
-            from gateway.upstream import LiteLLMBackend
+            from gateway.upstream.backend import LiteLLMBackend
 
             self.fallback = LiteLLMBackend()
 
@@ -264,7 +264,7 @@ class RoutingBackend:
         if direct_shape(call.model, call.api_base) is not None:
             return await self.direct.generate(call)
         if self.fallback is None:
-            from gateway.upstream import LiteLLMBackend
+            from gateway.upstream.backend import LiteLLMBackend
 
             self.fallback = LiteLLMBackend()
         return await self.fallback.generate(call)

@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 
 import structlog
 
+from gateway.admission.journal import SpendJournal, SpendRecord
+from gateway.admission.unconfirmed import UnconfirmedReservations
 from gateway.auth import Principal
 from gateway.budget import store as budget_store
 from gateway.budget.store import (
@@ -33,11 +35,9 @@ from gateway.budget.store import (
     WindowState,
 )
 from gateway.errors import BudgetExceeded, RateLimited, StoreUnavailable
-from gateway.journal import SpendJournal, SpendRecord
 from gateway.metrics import Metrics
 from gateway.policy.schema import Budget, Period, Policy
 from gateway.routing import RouteContext
-from gateway.unconfirmed import UnconfirmedReservations
 from gateway.usage import RETENTION_SECONDS, day_bucket, rejection_increments
 
 log = structlog.get_logger("gateway.admission")

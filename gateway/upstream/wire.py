@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from gateway.errors import GatewayError, InvalidRequest, UpstreamError
-from gateway.upstream import BASE64_ALPHABET, EncodedImages, UpstreamCall, UpstreamResult
+from gateway.upstream.backend import BASE64_ALPHABET, EncodedImages, UpstreamCall, UpstreamResult
 
 MAI_DEFAULT_API_VERSION = "preview"
 JSON_HEADERS = {"content-type": "application/json", "accept": "application/json"}

@@ -25,7 +25,7 @@ import structlog
 
 from gateway.budget.store import Aggregates, BudgetStore, StoreError, StoreOptions, Window
 
-log = structlog.get_logger("gateway.journal")
+log = structlog.get_logger("gateway.admission.journal")
 
 
 @dataclass(frozen=True, slots=True)

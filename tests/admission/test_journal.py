@@ -1,4 +1,4 @@
-"""The spend journal (gateway/journal.py) against every store backend.
+"""The spend journal (gateway/admission/journal.py) against every store backend.
 
 Records written while a replay is in flight survive it; a journaled late settle of a
 reservation the reaper already charged replaces the reaper's "unsettled" counters; a settle
@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
+from gateway.admission.journal import SpendJournal, SpendRecord
 from gateway.budget import Aggregates, BudgetStore, SettleResult, StoreOptions
-from gateway.journal import SpendJournal, SpendRecord
 
-from .test_contract import NOW, TEAM, request, states, window
+from tests.budget.test_contract import NOW, TEAM, request, states, window
 
 DAY = "2026-11-27"
 TTL_SECONDS = 40 * 86_400

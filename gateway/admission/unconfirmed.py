@@ -12,7 +12,7 @@ import structlog
 
 from gateway.budget.store import BudgetStore, StoreError
 
-log = structlog.get_logger("gateway.unconfirmed")
+log = structlog.get_logger("gateway.admission.unconfirmed")
 
 
 class UnconfirmedReservations:

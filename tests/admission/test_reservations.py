@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 import yaml
 
-from gateway.admission import Admission
+from gateway.admission.reaper import reap_once
+from gateway.admission.reservations import Admission
 from gateway.auth import KeyRing
 from gateway.budget import Aggregates, BudgetStore, StoreUnavailable, open_store
 from gateway.errors import StoreUnavailable as GatewayStoreUnavailable
 from gateway.policy.loader import load_policy_text
-from gateway.reaper import reap_once
 from gateway.usage import day_bucket, success_increments, unsettled_increments
 from tests.conftest import TEAM_KEYS, policy_dict
 from tests.gateway_harness import delete_prefix

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from gateway.idempotency import Idempotency, open_idempotency_backend
+from gateway.admission.idempotency import Idempotency, open_idempotency_backend
 from tests.gateway_harness import delete_prefix
 from tests.support import REDIS_URL, require_redis
 

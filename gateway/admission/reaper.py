@@ -18,7 +18,7 @@ from gateway.policy.schema import Policy
 from gateway.service import Clock
 from gateway.usage import RETENTION_SECONDS, day_bucket, unsettled_increments
 
-log = structlog.get_logger("gateway.reaper")
+log = structlog.get_logger("gateway.admission.reaper")
 
 
 async def reap_once(
