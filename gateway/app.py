@@ -20,6 +20,7 @@ from gateway.admission.unconfirmed import run_unconfirmed_releases
 from gateway.api import budget, images, system
 from gateway.api import metrics as metrics_api
 from gateway.api import reports as reports_api
+from gateway.api.backpressure import InFlightLimit, WorkerLoad
 from gateway.api.middleware import RequestContextMiddleware
 from gateway.api.openapi import install_openapi
 from gateway.api.responses import JSONBytesResponse
@@ -92,9 +93,16 @@ def build_backend(settings: Settings, policy: Policy) -> ImageBackend:
         return LiteLLMBackend()
     from gateway.upstream.direct import HttpxImageBackend, RoutingBackend
 
+    # A request holds at most one upstream connection, so a pool as large as the in-flight
+    # cap never makes an admitted request wait for one (aiohttp's own default is 100).
+    connections = settings.upstream_max_connections or settings.max_in_flight
     return RoutingBackend(
         ((tier.model, tier.api_base) for tier in policy.tiers.values()),
-        direct=HttpxImageBackend(transport=settings.upstream_transport),
+        direct=HttpxImageBackend(
+            transport=settings.upstream_transport,
+            max_connections=connections,
+            max_keepalive_connections=connections,
+        ),
     )
 
 
@@ -119,7 +127,8 @@ def create_app(
     # closed at lifespan end and reopens its pools if the app serves again.
     backend = backend or build_backend(settings, policy)
     caller = ResilientCaller(policy, backend)
-    metrics = Metrics(circuit_states=caller.circuit_states)
+    load = WorkerLoad()
+    metrics = Metrics(circuit_states=caller.circuit_states, load=load)
     journal = SpendJournal(
         settings.journal_dir,
         settled_marker_ttl_seconds=store_options.settled_marker_ttl_seconds,
@@ -161,6 +170,7 @@ def create_app(
                 run_unconfirmed_releases(admission.unconfirmed, store, clock, interval, stop),
                 name="unconfirmed-releases",
             ),
+            asyncio.create_task(load.monitor.run(stop), name="loop-lag"),
         ]
         try:
             yield
@@ -197,6 +207,14 @@ def create_app(
     app.include_router(budget.router)
     app.include_router(reports_api.router)
     app.include_router(metrics_api.router)
+    # Inside the request context, so a refused request still gets its id and log line.
+    app.add_middleware(
+        InFlightLimit,
+        limit=settings.max_in_flight,
+        max_lag_ms=settings.max_loop_lag_ms,
+        retry_after_seconds=settings.overload_retry_after_seconds,
+        load=load,
+    )
     app.add_middleware(RequestContextMiddleware)
     install_openapi(app, policy)
     app.state.metrics = metrics

@@ -17,6 +17,7 @@ renders it as ``{"error": {"message", "type", "param", "code"}}``::
     ├── RateLimited                   (429, requests, rate_limit_exceeded)
     ├── LatencyBudgetUnmet            (503, service_unavailable, latency_budget_unmet)
     ├── StoreUnavailable              (503, service_unavailable, store_unavailable)
+    ├── Overloaded                    (503, service_unavailable, server_overloaded)
     ├── UpstreamError                 (502, api_error, upstream_error)
     └── UpstreamTimeout               (504, api_error, upstream_timeout)
 
@@ -134,6 +135,14 @@ class StoreUnavailable(GatewayError):
     status_code = 503
     error_type = "service_unavailable"
     default_code = "store_unavailable"
+
+
+class Overloaded(GatewayError):
+    """This worker already holds its ``max_in_flight`` image requests; retry after a pause."""
+
+    status_code = 503
+    error_type = "service_unavailable"
+    default_code = "server_overloaded"
 
 
 class UpstreamError(GatewayError):

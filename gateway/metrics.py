@@ -11,18 +11,39 @@ classifier, ``reason`` is a routing reason code's prefix before ':' (``headline`
     tiergate_classifier_seconds                          histogram
     tiergate_circuit_state{tier}                         0 closed, 1 half-open, 2 open (at scrape)
     tiergate_rejections_total{team,reason}
+    tiergate_in_flight_requests                          image requests this worker holds
+    tiergate_overload_refusals_total{reason}             503 server_overloaded: in_flight, loop_lag
+    tiergate_event_loop_lag_seconds                      how late the loop runs a timer
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from gateway.budget.store import WindowState
 from gateway.usage import LATENCY_BUCKETS_MS
+
+
+class LagView(Protocol):
+    @property
+    def lag_seconds(self) -> float: ...
+
+
+class WorkerLoadView(Protocol):
+    """What the metrics read of a worker's load (``WorkerLoad``, gateway/api/backpressure.py)."""
+
+    @property
+    def in_flight(self) -> int: ...
+    @property
+    def refused(self) -> Mapping[str, int]: ...
+    @property
+    def monitor(self) -> LagView: ...
+
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 REJECTION_KINDS = ("budget", "rate", "upstream", "other")
@@ -66,8 +87,39 @@ class CircuitCollector(Collector):
         yield family
 
 
+class LoadCollector(Collector):
+    """Reads the worker's load (``gateway.api.backpressure.WorkerLoad``) when scraped."""
+
+    def __init__(self, load: WorkerLoadView) -> None:
+        self._load = load
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "tiergate_in_flight_requests",
+            "Image requests this worker holds.",
+            value=self._load.in_flight,
+        )
+        refusals = CounterMetricFamily(
+            "tiergate_overload_refusals",
+            "Image requests refused with 503 server_overloaded, by reason.",
+            labels=["reason"],
+        )
+        for reason, count in self._load.refused.items():
+            refusals.add_metric([reason], count)
+        yield refusals
+        yield GaugeMetricFamily(
+            "tiergate_event_loop_lag_seconds",
+            "How late this worker's event loop runs a timer (smoothed).",
+            value=self._load.monitor.lag_seconds,
+        )
+
+
 class Metrics:
-    def __init__(self, circuit_states: Callable[[], Mapping[str, str]] | None = None) -> None:
+    def __init__(
+        self,
+        circuit_states: Callable[[], Mapping[str, str]] | None = None,
+        load: WorkerLoadView | None = None,
+    ) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
@@ -106,6 +158,8 @@ class Metrics:
         )
         if circuit_states is not None:
             r.register(CircuitCollector(circuit_states))
+        if load is not None:
+            r.register(LoadCollector(load))
 
     def observe_request(
         self,

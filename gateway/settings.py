@@ -34,6 +34,34 @@ class Settings(BaseSettings):
     body_timeout_seconds: float = Field(
         default=10.0, gt=0, description="Longest a client may take to send the request body."
     )
+    max_in_flight: int = Field(
+        default=6000,
+        gt=0,
+        description="Image requests one worker process holds at once. Past it, a new one is "
+        "answered 503 server_overloaded with Retry-After at once (never queued): set it near "
+        "what a worker sustains times the upstream latency (docs/operations.md).",
+    )
+    max_loop_lag_ms: float = Field(
+        default=250.0,
+        gt=0,
+        description="Event-loop lag past which a worker refuses new image requests with 503 "
+        "server_overloaded: the sign that its CPU cannot carry more.",
+    )
+    overload_retry_after_seconds: int = Field(
+        default=2, ge=1, le=60, description="Retry-After of a 503 server_overloaded."
+    )
+    upstream_max_connections: int | None = Field(
+        default=None,
+        gt=0,
+        description="Connections the direct upstream path may open per worker; default "
+        "max_in_flight (a request holds at most one).",
+    )
+    listen_backlog: int = Field(
+        default=8192,
+        gt=0,
+        description="The listening socket's accept queue (the kernel caps it at "
+        "net.core.somaxconn).",
+    )
     journal_dir: Path = Field(
         default=Path(".tiergate/journal"),
         description="Where spend that could not reach the store waits for replay.",

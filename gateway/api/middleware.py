@@ -5,31 +5,15 @@ from __future__ import annotations
 import time
 import uuid
 
-import orjson
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.api.errors_asgi import send_error
 from gateway.errors import HeadersTooLarge
 
 REQUEST_ID_HEADER = b"x-tiergate-request-id"
 MAX_HEADER_BYTES = 16 * 1024
 log = structlog.get_logger("gateway.request")
-
-
-async def headers_too_large(send: Send) -> None:
-    error = HeadersTooLarge(f"Request headers exceed {MAX_HEADER_BYTES} bytes.")
-    body = orjson.dumps(error.to_body())
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 431,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 class RequestContextMiddleware:
@@ -58,7 +42,8 @@ class RequestContextMiddleware:
 
         try:
             if sum(len(k) + len(v) for k, v in scope["headers"]) > MAX_HEADER_BYTES:
-                await headers_too_large(send_wrapper)
+                error = HeadersTooLarge(f"Request headers exceed {MAX_HEADER_BYTES} bytes.")
+                await send_error(send_wrapper, error)
                 return
             await self.app(scope, receive, send_wrapper)
         finally:
