@@ -59,12 +59,23 @@ def serve(args: argparse.Namespace) -> int:
     except PolicyError as exc:
         print(exc, file=sys.stderr)
         return 2
+    from gateway.fdlimit import descriptors_needed, raise_open_file_limit
+
+    fds = raise_open_file_limit(descriptors_needed(settings.max_in_flight))
+    if not fds.enough:
+        print(
+            f"warning: the open-file limit is {fds.after}, below the {fds.needed} that "
+            f"TIERGATE_MAX_IN_FLIGHT={settings.max_in_flight} needs; raise it (ulimit -n, "
+            "LimitNOFILE) or lower the cap",
+            file=sys.stderr,
+        )
     uvicorn.run(
         "gateway.app:create_serving_app",
         factory=True,
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
+        backlog=settings.listen_backlog,
         **uvicorn_options(settings.drain_seconds),  # type: ignore[arg-type]
     )
     return 0

@@ -1,0 +1,143 @@
+"""A real `tiergate serve` past its in-flight cap: 503 server_overloaded with Retry-After, nothing charged."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import sys
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gateway.api.backpressure import LoopLagMonitor
+from gateway.fdlimit import descriptors_needed
+from tests.conftest import ADMIN_KEY
+from tests.e2e.test_replicas import AUTH, PROMPT, URL, start_replicas, team_budget
+from tests.support import Server, require_redis, simulator
+
+pytestmark = [pytest.mark.redis, pytest.mark.slow]
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+
+@pytest.fixture(scope="module")
+def slow_sims() -> Iterator[dict[str, Server]]:
+    """Simulators at 0.4 x the vendors' latency (about 3 s a call), so requests stay in flight."""
+    require_redis()
+    servers = {p: simulator(p) for p in ("efficient", "flagship")}
+    for server in servers.values():
+        server.args[server.args.index("--latency-scale") + 1] = "0.4"
+        server.start()
+    yield servers
+    for server in servers.values():
+        server.stop()
+
+
+def metric(server: Server, name: str) -> float:
+    text = httpx.get(server.url + "/metrics", headers=ADMIN).text
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+async def wait_in_flight(server: Server, count: int, timeout_s: float = 10) -> None:
+    deadline = time.monotonic() + timeout_s
+    while metric(server, "tiergate_in_flight_requests") < count:
+        assert time.monotonic() < deadline, "the held requests never reached the gateway"
+        await asyncio.sleep(0.02)
+
+
+async def test_past_the_cap_new_requests_get_503_with_retry_after_and_cost_nothing(
+    tmp_path: Path, slow_sims: dict[str, Server]
+) -> None:
+    alpha = {"budgets": [{"period": "day", "limit_usd": "100"}]}
+    with start_replicas(tmp_path, slow_sims, 1, alpha, TIERGATE_MAX_IN_FLIGHT="2") as replicas:
+        server = replicas.servers[0]
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+            held = [
+                asyncio.create_task(client.post(URL, json={"prompt": PROMPT}, headers=AUTH))
+                for _ in range(2)
+            ]
+            await wait_in_flight(server, 2)
+            refused = await client.post(URL, json={"prompt": PROMPT}, headers=AUTH)
+            # Reads and other routes are not counted: the budget still answers.
+            assert (await client.get("/v1/budget", headers=AUTH)).status_code == 200
+            answered = await asyncio.gather(*held)
+
+            assert refused.status_code == 503
+            assert refused.headers["retry-after"] == "2"
+            assert refused.headers["x-tiergate-request-id"].startswith("req_")
+            assert refused.json() == {
+                "error": {
+                    "message": refused.json()["error"]["message"],
+                    "type": "service_unavailable",
+                    "param": None,
+                    "code": "server_overloaded",
+                }
+            }
+            assert "limit of 2 requests in flight" in refused.json()["error"]["message"]
+            assert [r.status_code for r in answered] == [200, 200]
+
+            # Only the two answered calls were charged; the refused one never reserved.
+            window = team_budget(server)
+            charged = sum(
+                round(Decimal(r.headers["x-tiergate-cost-usd"]) * 1_000_000) for r in answered
+            )
+            assert window["spent_micros"] == charged
+            assert window["reserved_micros"] == 0
+            assert metric(server, 'tiergate_overload_refusals_total{reason="in_flight"}') == 1
+            assert metric(server, "tiergate_in_flight_requests") == 0
+
+            # With room again, the next request is served.
+            again = await client.post(URL, json={"prompt": PROMPT}, headers=AUTH)
+            assert again.status_code == 200
+
+
+def soft_open_file_limit(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            return int(line.split()[3])
+    raise AssertionError("no open-file limit in /proc")
+
+
+def test_serve_raises_a_low_open_file_limit_to_what_the_in_flight_cap_needs(
+    tmp_path: Path, slow_sims: dict[str, Server]
+) -> None:
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    needed = descriptors_needed(3000)
+    if hard != resource.RLIM_INFINITY and hard < needed and os.geteuid() != 0:
+        pytest.fail(f"this machine's hard open-file limit {hard} is below {needed}")
+    replicas = start_replicas(tmp_path, slow_sims, 1, {}, TIERGATE_MAX_IN_FLIGHT="3000")
+    server = replicas.servers[0]
+    # Started as a service manager with a default soft limit of 512 would start it.
+    lower = f"import resource as r; r.setrlimit(r.RLIMIT_NOFILE, (512, {hard}))"
+    server.args = [
+        sys.executable,
+        "-c",
+        f"{lower}; import sys, runpy; sys.argv = ['tiergate', *sys.argv[1:]]; "
+        "runpy.run_module('gateway.cli', run_name='__main__')",
+        *server.args[server.args.index("serve") :],
+    ]
+    with replicas:
+        assert server.proc is not None
+        assert soft_open_file_limit(server.proc.pid) == needed
+        assert "open-file limit" not in server.stderr_text()
+
+
+def test_the_lag_monitor_jumps_to_a_late_sample_and_decays_over_a_few() -> None:
+    monitor = LoopLagMonitor()
+    monitor.observe(0.4)
+    assert monitor.lag_seconds == 0.4
+    lags = []
+    for _ in range(6):
+        monitor.observe(0.0)
+        lags.append(monitor.lag_seconds)
+    assert lags == sorted(lags, reverse=True)
+    assert lags[0] > 0.25 > lags[-1]
+    monitor.observe(-0.01)  # a timer that fired early is no lag
+    assert monitor.lag_seconds >= 0
