@@ -173,6 +173,7 @@ async def generate_response(
         "x-tiergate-model": decision.model,
         "x-tiergate-cost-usd": format_usd(outcome.cost_micros),
         "x-tiergate-route-reason": ",".join(decision.reasons),
+        "x-tiergate-upstream-ms": f"{outcome.result.latency_ms:.1f}",
         **outcome.headers,
     }
     return JSONPiecesResponse(outcome.body(), headers=headers)

@@ -107,6 +107,7 @@ class ImageEndpoints:
         early = await self._early_answer(fault, request)
         if early is not None:
             return early
+        delay_s = 0.0
         if fault is not FaultKind.HANG:
             delay_s = sample_latency_s(
                 self._config.profile, self._config.latency_scale, self._latency_rng
@@ -116,7 +117,9 @@ class ImageEndpoints:
 
         body, image_count = build(parsed)
         self._stats.record_images(image_count)
-        response = json_response(body, exclude_unset=True)
+        # As OpenAI's API does: how long the model took, for clients that measure overhead.
+        processing = {"openai-processing-ms": str(round(delay_s * 1000))}
+        response = json_response(body, exclude_unset=True, headers=processing)
         if fault is FaultKind.SLOW_BODY:
             return slow_response(response, self._faults.settings.slow_body_s)
         return response
