@@ -15,7 +15,6 @@ import pytest
 
 from gateway.admission.journal import SpendJournal, SpendRecord
 from gateway.budget import Aggregates, BudgetStore, SettleResult, StoreOptions
-
 from tests.budget.test_contract import NOW, TEAM, request, states, window
 
 DAY = "2026-11-27"
