@@ -19,6 +19,11 @@ Suites (all seeded, so every run times the same prompts):
   prompt made of words never seen before.
 * ``stuffed-1000``: worst case, 900-1,000 characters made only of lexicon-heavy pieces (photo,
   anime, design, quoted and unquoted text, Chinese and Japanese).
+* ``tags-1000-4000``: 1,000-4,000-character tag lists (``masterpiece, (long hair:1.2),
+  silver_hair, BREAK, ...``, half with a negative prompt), the shape Stable Diffusion
+  front-ends send.
+* ``chinese``, ``japanese``: 20-600-character prompts of Chinese or Japanese clauses (scene,
+  style, camera, now and then a sign or poster with text to render).
 """
 
 from __future__ import annotations
@@ -91,6 +96,116 @@ SIGNS = [
     'a faded poster with the words "Harbour Festival"', "a neon sign that says open all night",
 ]  # fmt: skip
 INVENTED_SYLLABLES = ["bra", "ku", "lo", "mer", "tix", "sa", "vor", "quen", "dal", "ri", "zo"]
+
+# Long tag-style prompts and Chinese/Japanese ones, written for this bench (not from the dev
+# set or any public prompt list): tags, weights, underscores, BREAK, a negative prompt.
+TAGS = [
+    "masterpiece", "best quality", "ultra detailed", "absurdres", "highres", "1girl", "2boys",
+    "solo", "long hair", "short hair", "silver hair", "twintails", "blue eyes", "red eyes",
+    "looking at viewer", "smile", "open mouth", "school uniform", "serafuku", "hoodie",
+    "thighhighs", "outdoors", "cherry blossoms", "night sky", "starry sky", "city lights",
+    "rain", "umbrella", "holding umbrella", "from above", "from below", "cowboy shot",
+    "full body", "upper body", "dynamic pose", "depth of field", "bokeh", "lens flare",
+    "chromatic aberration", "film grain", "soft lighting", "rim lighting", "backlighting",
+    "volumetric lighting", "god rays", "watercolor", "cel shading", "flat color", "lineart",
+    "sketch", "oil painting", "concept art", "matte painting", "octane render", "unreal engine",
+    "8k wallpaper", "hdr", "photorealistic", "raw photo", "dslr", "85mm", "f/1.8", "portrait",
+    "close-up", "wide shot", "landscape", "mountains", "river", "forest", "castle", "ruins",
+    "steampunk", "cyberpunk", "fantasy", "armor", "sword", "magic circle", "glowing eyes",
+    "wings", "feathers", "flowers", "petals", "wind", "floating hair", "detailed background",
+    "intricate details", "sharp focus", "vibrant colors", "pastel colors", "monochrome",
+    "greyscale", "sepia", "dutch angle", "symmetry", "reflection", "water", "sunset",
+    "golden hour", "blue hour", "fog", "mist", "snow", "autumn leaves", "cat ears", "animal ears",
+    "tail", "hair ribbon", "hair ornament", "earrings", "necklace", "gloves", "boots",
+]  # fmt: skip
+NEG = ["lowres", "bad anatomy", "bad hands", "text", "error", "missing fingers", "extra digit",
+       "cropped", "worst quality", "low quality", "jpeg artifacts", "signature", "watermark",
+       "username", "blurry"]  # fmt: skip
+ZH = [
+    "一位穿着红色旗袍的女子站在古老的石桥上",
+    "远处是雾气缭绕的青山",
+    "水墨画风格",
+    "细节丰富",
+    "夕阳的余晖洒在湖面上",
+    "一只橘猫趴在窗台上晒太阳",
+    "赛博朋克风格的城市夜景",
+    "霓虹灯倒映在湿漉漉的街道上",
+    "高清摄影",
+    "浅景深",
+    "电影感光影",
+    "传统中国园林",
+    "亭台楼阁",
+    "樱花飘落",
+    "一家咖啡店的招牌上写着“晨光咖啡”",
+    "海报标题为“夏日特惠”",
+    "极简主义设计",
+    "产品展示图",
+    "柔和的自然光",
+    "动漫风格的少年手持长剑",
+    "背景是金色的麦田",
+    "超现实主义",
+    "油画质感",
+    "8k分辨率",
+    "广角镜头",
+    "俯视视角",
+]
+JA = [
+    "桜の木の下で微笑む少女",
+    "アニメ風のイラスト",
+    "夕焼けに染まる海辺の町",
+    "雨上がりの路地裏",
+    "ネオンが反射する濡れた道路",
+    "写真のようにリアルな風景",
+    "浅い被写界深度",
+    "柔らかい光",
+    "古い木造の駅舎",
+    "湯気の立つラーメン",
+    "看板に「営業中」と書かれた小さな食堂",
+    "ポスターのタイトルは「夏祭り」",
+    "水彩画風",
+    "細部まで描き込まれた背景",
+    "ファンタジーの城",
+    "銀髪の騎士が剣を構える",
+    "星空の下のキャンプ場",
+    "ミニマルなデザイン",
+    "ロゴ入りのパッケージ",
+    "映画のワンシーンのような構図",
+    "広角レンズ",
+    "高解像度",
+]
+
+
+def tag_prompt(rng: random.Random, lo: int = 1000, hi: int = 4000) -> str:
+    """A 1,000-4,000-character prompt of tags, as Stable Diffusion front-ends take them."""
+    target = rng.randint(lo, hi)
+    parts: list[str] = []
+    while sum(len(p) + 2 for p in parts) < target:
+        t = rng.choice(TAGS)
+        r = rng.random()
+        if r < 0.15:
+            t = f"({t}:{rng.choice(['1.1', '1.2', '1.3', '0.8'])})"
+        elif r < 0.25:
+            t = t.replace(" ", "_")
+        elif r < 0.3:
+            t = f"[{t}]"
+        elif r < 0.33:
+            t = "BREAK"
+        parts.append(t)
+    text = ", ".join(parts)
+    if rng.random() < 0.5:
+        text += "\nNegative prompt: " + ", ".join(rng.sample(NEG, 8))
+    return text[:hi]
+
+
+def cjk_prompt(
+    rng: random.Random, pool: Sequence[str], lo: int = 20, hi: int = 600, sep: str = "，"
+) -> str:
+    """A Chinese or Japanese prompt of 20-600 characters: clauses joined by ``sep``."""
+    target = rng.randint(lo, hi)
+    parts: list[str] = []
+    while sum(len(p) + 1 for p in parts) < target:
+        parts.append(rng.choice(pool))
+    return sep.join(parts)[:hi]
 
 
 def stuffed_prompts(count: int, min_chars: int, max_chars: int, seed: int = 7) -> list[str]:
@@ -183,6 +298,10 @@ def suites(dataset: Path) -> dict[str, list[str]]:
     found["realistic-1000"] = realistic
     found["realistic-1000-cold"] = realistic
     found["stuffed-1000"] = stuffed_prompts(150, 900, 1000)
+    rng = random.Random(3)
+    found["tags-1000-4000"] = [tag_prompt(rng) for _ in range(150)]
+    found["chinese"] = [cjk_prompt(rng, ZH) for _ in range(150)]
+    found["japanese"] = [cjk_prompt(rng, JA, sep="、") for _ in range(150)]
     return found
 
 

@@ -137,7 +137,7 @@ class Classifier:
         """Score ``prompt`` in every category and collect the evidence."""
         text = prompt if prompt.isascii() else unicodedata.normalize("NFKC", prompt)
         normalized = fold_nfkc(text)
-        tokens = tokenize(normalized)
+        tokens = tokenize(distinct_pieces(normalized))
         words = set(tokens)
         hits = self._matcher.match(normalized, tokens, words)
         spans = self._spans(text, words)
@@ -228,6 +228,27 @@ class Classifier:
         else:
             positive[Category.HEADLINE].append(_SPAN_HEADLINE)
             evidence[Category.HEADLINE][:0] = quoted
+
+
+#: Fewer commas than this and a prompt is not worth looking for repeated pieces in.
+_MIN_PIECES = 8
+
+
+def distinct_pieces(normalized: str) -> str:
+    """``normalized`` with every comma-separated piece after its first occurrence dropped.
+
+    Long prompts of tags repeat pieces (``masterpiece, best quality, ...`` twice over, the same
+    tag in several weights), and tokens are what the lexicon scan costs. Dropping a repeat
+    changes no hit that counts: a comma is a clause break, so no phrase, negation or
+    "no text" window reaches across one, and a piece seen again adds only what it added the
+    first time (a term counts once). The word set is the same. Whatever runs on the text
+    itself (multi-word CJK terms, patterns, quoted spans) still gets the whole prompt.
+    """
+    if normalized.count(",") < _MIN_PIECES:
+        return normalized
+    pieces = normalized.split(",")
+    distinct = dict.fromkeys(pieces)
+    return normalized if len(distinct) == len(pieces) else ",".join(distinct)
 
 
 def _text_negated(normalized: str, tokens: list[str], words: set[str]) -> bool:

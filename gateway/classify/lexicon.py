@@ -151,6 +151,7 @@ class LexiconMatcher:
             for phrase, phrase_terms in headed:
                 key = (phrase[0], phrase[1])
                 self._pair_phrases.setdefault(key, []).append((phrase, phrase_terms))
+        self._pair_heads = frozenset(head for head, _ in self._pair_phrases)
         self._prefixes = tuple(sorted(self._prefix, key=len, reverse=True))
         self._suffixes = tuple(sorted(self._suffix, key=len, reverse=True))
         self._cjk_regex = (
@@ -241,17 +242,24 @@ class LexiconMatcher:
 
     def _match_at(self, tokens: list[str], starts: set[str], hits: list[Hit]) -> None:
         """Scan, left to right, only the token positions whose word is in ``starts``."""
-        pair_phrases, resolved = self._pair_phrases, self._resolved
+        pair_phrases, resolved, heads = self._pair_phrases, self._resolved, self._pair_heads
         seen: set[int] = set()
+        # Words that head no phrase and whose terms were already taken: a later occurrence adds
+        # nothing (long prompts of tags repeat the same words dozens of times).
+        done: set[str] = set()
         last = len(tokens) - 1
         next_free = 0
         for i in [k for k, tok in enumerate(tokens) if tok in starts]:
             if i < next_free:
                 continue  # inside a phrase already matched
             tok = tokens[i]
+            if tok in done:
+                continue
             consumed = 1
             found: tuple[list[Term], str] | None = None
-            candidates = pair_phrases.get((tok, tokens[i + 1])) if i < last else None
+            candidates = (
+                pair_phrases.get((tok, tokens[i + 1])) if i < last and tok in heads else None
+            )
             if candidates is not None:
                 for phrase, entries in candidates:
                     size = len(phrase)
@@ -268,9 +276,13 @@ class LexiconMatcher:
                 entries, evidence = found
                 if not negated:
                     seen.add(id(entries))  # a repeated term is one piece of evidence
+                    if tok not in heads:
+                        done.add(tok)
                 for entry in entries:
                     if entry.weight != 0.0 and not (negated and entry.weight > 0):
                         hits.append(Hit(entry.category, entry.weight, evidence))
+            elif tok not in heads:
+                done.add(tok)
 
     def _resolve(self, tok: str) -> tuple[list[Term], str] | None:
         """Single-token lookup: exact, plural, prefix, suffix, then one typo (memoised)."""

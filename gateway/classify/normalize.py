@@ -20,6 +20,9 @@ _CJK_CLASS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
 # it ("アプリのuiデザイン") is still a word.
 _TOKEN = re.compile(rf"[^\W_{_CJK_CLASS}]+|[{_CJK_CLASS}]+|[.,;:!?()\[\]{{}}|/\n。，、；：！？]")
 _CJK = re.compile(f"[{_CJK_CLASS}]")
+# The same tokens for an ASCII text, where the class of word characters is just [a-zA-Z0-9]
+# (about a third faster on long prompts of tags).
+_ASCII_TOKEN = re.compile(r"[a-zA-Z0-9]+|[.,;:!?()\[\]{}|/\n]")
 
 
 def normalize_text(text: str) -> str:
@@ -50,7 +53,7 @@ BREAKS = frozenset(".,;:!?()[]{}|/\n。，、；：！？")
 
 def tokenize(normalized: str) -> list[str]:
     """Word tokens of a normalised text; punctuation marks stay as one-character tokens."""
-    return _TOKEN.findall(normalized)
+    return (_ASCII_TOKEN if normalized.isascii() else _TOKEN).findall(normalized)
 
 
 def has_cjk(text: str) -> bool:

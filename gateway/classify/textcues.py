@@ -350,7 +350,9 @@ UNQUOTED_RULES: tuple[tuple[tuple[str, ...], re.Pattern[str], frozenset[str] | N
             None,
         ),
         (
-            (": ", ":"),
+            # A word the pattern needs, not the colon: prompts of weighted tags ("(tag:1.2)")
+            # are full of colons, and this pattern has no literal prefix to scan fast.
+            ("says", "reads", "saying", "reading", "written", "printed", "painted", "scrawled"),
             r"(?:(?:written|printed|painted|scrawled)\s+on\s+(?:it|them)|says|reads|saying|reading)"
             r"\s?:\s?(?P<t>[^\s\"\u201c\u201d'(][^.;!?()\"\u201c\u201d\n]{0,200})",
             None,

@@ -32,6 +32,11 @@ _CUE_WINDOW_BEFORE = 48
 _CUE_WINDOW_AFTER = 32
 _WORD = re.compile(r"[^\W_]+")
 _MAX_UNQUOTED_WORDS = 16
+#: UNQUOTED_RULES with their ASCII triggers apart: an ASCII prompt cannot hold the others.
+_RULES = tuple(
+    (triggers, tuple(t for t in triggers if t.isascii()), rule, before)
+    for triggers, rule, before in UNQUOTED_RULES
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,8 +139,9 @@ def find_text_spans(prompt: str, words: frozenset[str] | set[str]) -> list[RawSp
             has_text_object = True  # a prompt that quotes text to render keeps doing so
     lowered = prompt.lower()
     same_length = len(lowered) == len(prompt)
-    for triggers, rule, before in UNQUOTED_RULES:
-        if not any(trigger in lowered for trigger in triggers):
+    ascii_only = lowered.isascii()
+    for triggers, ascii_triggers, rule, before in _RULES:
+        if not any(trigger in lowered for trigger in (ascii_triggers if ascii_only else triggers)):
             continue
         for m in rule.finditer(lowered):
             if before is not None and _word_before(lowered, m.start()) not in before:
