@@ -20,7 +20,7 @@ from gateway.admission.unconfirmed import run_unconfirmed_releases
 from gateway.api import budget, images, system
 from gateway.api import metrics as metrics_api
 from gateway.api import reports as reports_api
-from gateway.api.backpressure import InFlightLimit, WorkerLoad
+from gateway.api.backpressure import CapacityEstimate, InFlightLimit, WorkerLoad
 from gateway.api.middleware import RequestContextMiddleware
 from gateway.api.openapi import install_openapi
 from gateway.api.responses import JSONBytesResponse
@@ -127,7 +127,15 @@ def create_app(
     # closed at lifespan end and reopens its pools if the app serves again.
     backend = backend or build_backend(settings, policy)
     caller = ResilientCaller(policy, backend)
-    load = WorkerLoad()
+    load = WorkerLoad(
+        CapacityEstimate(
+            ceiling=settings.max_in_flight,
+            floor=settings.min_in_flight,
+            target_utilisation=settings.target_cpu_utilisation,
+        )
+        if settings.adaptive_in_flight
+        else None
+    )
     metrics = Metrics(circuit_states=caller.circuit_states, load=load)
     journal = SpendJournal(
         settings.journal_dir,
@@ -171,6 +179,11 @@ def create_app(
                 name="unconfirmed-releases",
             ),
             asyncio.create_task(load.monitor.run(stop), name="loop-lag"),
+            *(
+                [asyncio.create_task(load.capacity.run(stop), name="capacity")]
+                if load.capacity is not None
+                else []
+            ),
         ]
         try:
             yield

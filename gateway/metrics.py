@@ -12,6 +12,7 @@ classifier, ``reason`` is a routing reason code's prefix before ':' (``headline`
     tiergate_circuit_state{tier}                         0 closed, 1 half-open, 2 open (at scrape)
     tiergate_rejections_total{team,reason}
     tiergate_in_flight_requests                          image requests this worker holds
+    tiergate_in_flight_limit                             the adaptive limit on them
     tiergate_overload_refusals_total{reason}             503 server_overloaded: in_flight, loop_lag
     tiergate_event_loop_lag_seconds                      how late the loop runs a timer
 """
@@ -43,6 +44,8 @@ class WorkerLoadView(Protocol):
     def refused(self) -> Mapping[str, int]: ...
     @property
     def monitor(self) -> LagView: ...
+    @property
+    def limit(self) -> int | None: ...
 
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -99,6 +102,12 @@ class LoadCollector(Collector):
             "Image requests this worker holds.",
             value=self._load.in_flight,
         )
+        if self._load.limit is not None:
+            yield GaugeMetricFamily(
+                "tiergate_in_flight_limit",
+                "The in-flight limit this worker's CPU can carry (adaptive).",
+                value=self._load.limit,
+            )
         refusals = CounterMetricFamily(
             "tiergate_overload_refusals",
             "Image requests refused with 503 server_overloaded, by reason.",

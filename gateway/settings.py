@@ -37,9 +37,25 @@ class Settings(BaseSettings):
     max_in_flight: int = Field(
         default=6000,
         gt=0,
-        description="Image requests one worker process holds at once. Past it, a new one is "
-        "answered 503 server_overloaded with Retry-After at once (never queued): set it near "
-        "what a worker sustains times the upstream latency (docs/operations.md).",
+        description="Most image requests one worker process holds at once (the adaptive "
+        "limit stays below it). Past the limit, a new one is answered 503 server_overloaded "
+        "with Retry-After at once, never queued (docs/operations.md).",
+    )
+    adaptive_in_flight: bool = Field(
+        default=True,
+        description="Lower the in-flight limit to what this worker's CPU can carry, measured "
+        "as it runs (Little's law: target_cpu_utilisation x time held / CPU per request).",
+    )
+    target_cpu_utilisation: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description="Share of one core the adaptive in-flight limit aims to keep busy.",
+    )
+    min_in_flight: int = Field(
+        default=256,
+        gt=0,
+        description="The adaptive in-flight limit never goes below this.",
     )
     max_loop_lag_ms: float = Field(
         default=250.0,
@@ -48,7 +64,11 @@ class Settings(BaseSettings):
         "server_overloaded: the sign that its CPU cannot carry more.",
     )
     overload_retry_after_seconds: int = Field(
-        default=2, ge=1, le=60, description="Retry-After of a 503 server_overloaded."
+        default=5,
+        ge=1,
+        le=60,
+        description="Retry-After of a 503 server_overloaded: long enough that thousands of "
+        "refused clients retrying do not become the load (each refusal costs the worker CPU).",
     )
     upstream_max_connections: int | None = Field(
         default=None,

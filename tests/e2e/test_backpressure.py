@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.api.backpressure import LoopLagMonitor
+from gateway.api.backpressure import CapacityEstimate, LoopLagMonitor
 from gateway.fdlimit import descriptors_needed
 from tests.conftest import ADMIN_KEY
 from tests.e2e.test_replicas import AUTH, PROMPT, URL, start_replicas, team_budget
@@ -70,7 +70,7 @@ async def test_past_the_cap_new_requests_get_503_with_retry_after_and_cost_nothi
             answered = await asyncio.gather(*held)
 
             assert refused.status_code == 503
-            assert refused.headers["retry-after"] == "2"
+            assert refused.headers["retry-after"] == "5"
             assert refused.headers["x-tiergate-request-id"].startswith("req_")
             assert refused.json() == {
                 "error": {
@@ -141,3 +141,34 @@ def test_the_lag_monitor_jumps_to_a_late_sample_and_decays_over_a_few() -> None:
     assert lags[0] > 0.25 > lags[-1]
     monitor.observe(-0.01)  # a timer that fired early is no lag
     assert monitor.lag_seconds >= 0
+
+
+def test_the_capacity_estimate_is_littles_law_on_measured_cpu_and_hold_time() -> None:
+    cpu = [0.0]
+    estimate = CapacityEstimate(
+        ceiling=6000, floor=256, target_utilisation=0.8, cpu_seconds=lambda: cpu[0]
+    )
+    assert estimate.limit == 256  # nothing measured yet: slow start at the floor
+    for _ in range(100):  # the first sample holds start-up's CPU too: not used
+        estimate.finished(7.0)
+    cpu[0] += 3.0
+    estimate.update()
+    assert estimate.limit == 256
+    for _ in range(100):  # a second of 100 requests held 7 s each, 5 ms of CPU apiece
+        estimate.finished(7.0)
+    cpu[0] += 0.5
+    estimate.update()
+    assert estimate.limit == int(0.8 * 7.0 / 0.005)  # 1,120
+    for _ in range(3):  # too few answers to say anything: the limit stays
+        estimate.finished(7.0)
+    estimate.update()
+    assert estimate.limit == 1120
+    for _ in range(100):  # requests got ten times dearer: the limit falls, not below floor
+        estimate.finished(7.0)
+    cpu[0] += 5.0
+    for _ in range(20):
+        estimate.update()
+        for _ in range(100):
+            estimate.finished(7.0)
+        cpu[0] += 5.0
+    assert estimate.limit == 256
