@@ -132,6 +132,7 @@ def create_app(
             ceiling=settings.max_in_flight,
             floor=settings.min_in_flight,
             target_utilisation=settings.target_cpu_utilisation,
+            retry_after_seconds=settings.overload_retry_after_seconds,
         )
         if settings.adaptive_in_flight
         else None
@@ -209,6 +210,8 @@ def create_app(
         summary="OpenAI-compatible image gateway that routes prompts between model tiers.",
         default_response_class=JSONBytesResponse,
         lifespan=lifespan,
+        # An unknown path is the documented 404, never a redirect built from the Host header.
+        redirect_slashes=False,
     )
     app.state.tiergate = state
     app.add_exception_handler(GatewayError, render_gateway_error)

@@ -7,6 +7,7 @@ renders it as ``{"error": {"message", "type", "param", "code"}}``::
     ├── InvalidRequest                (400, invalid_request_error)
     │   └── UnknownModel              (400, invalid_request_error, model_not_found)
     ├── PayloadTooLarge               (413, invalid_request_error, payload_too_large)
+    ├── UnsupportedMediaType          (415, invalid_request_error, unsupported_media_type)
     ├── HeadersTooLarge               (431, invalid_request_error, headers_too_large)
     ├── RequestTimeout                (408, invalid_request_error, request_timeout)
     ├── AuthenticationFailed          (401, invalid_request_error, invalid_api_key)
@@ -75,6 +76,12 @@ class PayloadTooLarge(GatewayError):
     status_code = 413
     error_type = "invalid_request_error"
     default_code = "payload_too_large"
+
+
+class UnsupportedMediaType(GatewayError):
+    status_code = 415
+    error_type = "invalid_request_error"
+    default_code = "unsupported_media_type"
 
 
 class RequestTimeout(GatewayError):

@@ -315,6 +315,16 @@ class Admission:
                 Aggregates(day_bucket(now), rejection_increments(kind), self.retention_seconds),
             )
 
+    async def count_disconnected(self, team: str, cost_micros: int, now: datetime) -> None:
+        """Best effort: a request answered after its client left is charged (the image was
+        made) and shows in the day's aggregates as ``disconnected`` / ``disconnected_micros``,
+        beside the ``cancelled`` ones."""
+        increments = {"disconnected": 1, "disconnected_micros": cost_micros}
+        with contextlib.suppress(budget_store.StoreError):
+            await self.store.add_aggregates(
+                team, Aggregates(day_bucket(now), increments, self.retention_seconds)
+            )
+
     async def settle(
         self,
         ticket: Ticket,

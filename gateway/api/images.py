@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from gateway.admission import idempotency
 from gateway.api.models import ErrorResponse, ImageGenerationRequest, ImagesResponse
-from gateway.api.parsing import parse_json_body
+from gateway.api.parsing import decode_body, parse_json_body
 from gateway.api.responses import JSONBytesResponse, JSONPiecesResponse
 from gateway.api.state import AppState, get_state
 from gateway.auth import Principal
@@ -79,7 +79,7 @@ async def read_raw_body(request: Request, state: AppState) -> bytes:
             "The client closed the connection before the body was received.",
             code="client_disconnected",
         ) from None
-    return bytes(chunks)
+    return decode_body(bytes(chunks), request.headers.get("content-encoding"), limit)
 
 
 async def read_body(request: Request, state: AppState) -> ImageGenerationRequest:
@@ -168,6 +168,12 @@ async def generate_response(
     )
     if state.policy.log_prompts:
         structlog.contextvars.bind_contextvars(prompt=body.prompt)
+    if principal.team is not None and await request.is_disconnected():
+        # Charged all the same: the tier made the image (docs/api.md, "Disconnects").
+        structlog.contextvars.bind_contextvars(client_disconnected=True)
+        await state.service.admission.count_disconnected(
+            principal.team, outcome.cost_micros, state.service.clock()
+        )
     headers = {
         "x-tiergate-tier": decision.tier,
         "x-tiergate-model": decision.model,

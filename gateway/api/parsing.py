@@ -2,14 +2,52 @@
 
 from __future__ import annotations
 
+import zlib
 from typing import TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from gateway.errors import InvalidRequest
+from gateway.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 
 Model = TypeVar("Model", bound=BaseModel)
+
+
+#: zlib ``wbits`` per Content-Encoding: gzip's header, or deflate's zlib wrapper (RFC 9110).
+_DECOMPRESSORS = {
+    "gzip": 16 + zlib.MAX_WBITS,
+    "x-gzip": 16 + zlib.MAX_WBITS,
+    "deflate": zlib.MAX_WBITS,
+}
+
+
+def decode_body(body: bytes, content_encoding: str | None, limit: int) -> bytes:
+    """The body with its Content-Encoding undone: gzip or deflate, or none (415 otherwise).
+
+    The decompressed body is held to the same ``limit`` as a plain one (413), and never more
+    than ``limit + 1`` bytes are inflated, so a small bomb cannot take memory.
+    """
+    encoding = (content_encoding or "").strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    wbits = _DECOMPRESSORS.get(encoding)
+    if wbits is None:
+        raise UnsupportedMediaType(
+            f"Unsupported Content-Encoding '{encoding[:64]}'; send gzip, deflate or none.",
+            param="content-encoding",
+        )
+    inflater = zlib.decompressobj(wbits)
+    try:
+        plain = inflater.decompress(body, limit + 1)
+    except zlib.error:
+        raise InvalidRequest(
+            f"The request body is not valid {encoding} data.", code="invalid_encoding"
+        ) from None
+    if len(plain) > limit or inflater.unconsumed_tail:
+        raise PayloadTooLarge(f"The decompressed request body is larger than {limit} bytes.")
+    if not inflater.eof:
+        raise InvalidRequest(f"The {encoding} request body is truncated.", code="invalid_encoding")
+    return plain
 
 
 def parse_json_body(body: bytes, content_type: str | None, model: type[Model]) -> Model:

@@ -6,6 +6,7 @@ or not, is the same 404, so a team key cannot learn which teams exist.
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from typing import Annotated, Any, cast
 
@@ -32,13 +33,29 @@ router = APIRouter()
 DEFAULT_DAYS = 30
 
 
-def query_date(value: str | None, name: str, default: date) -> date:
-    if value is None:
-        return default
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def query_date(value: str, name: str) -> date:
+    """A ``YYYY-MM-DD`` day; Python's other ISO forms (``20261201``, ``2026-W48-1``) are not."""
     try:
+        if _DAY.fullmatch(value) is None:
+            raise ValueError(value)
         return date.fromisoformat(value)
     except ValueError:
         raise InvalidRequest(f"Invalid '{name}': expected a date YYYY-MM-DD.", param=name) from None
+
+
+def default_start(end: date) -> date:
+    """The first day of the default window ending on ``end``."""
+    try:
+        return end - timedelta(days=DEFAULT_DAYS - 1)
+    except OverflowError:
+        raise InvalidRequest(
+            f"Invalid 'to': the default {DEFAULT_DAYS}-day period would start before year 1; "
+            "give 'from' as well.",
+            param="to",
+        ) from None
 
 
 _TEXT_FORMATS = {
@@ -79,8 +96,8 @@ async def get_team_report(
     if fmt not in FORMATS:
         raise InvalidRequest(f"Invalid 'format': use one of {', '.join(FORMATS)}.", param="format")
     today = state.service.clock().date()
-    end = query_date(to, "to", today)
-    start = query_date(from_, "from", end - timedelta(days=DEFAULT_DAYS - 1))
+    end = today if to is None else query_date(to, "to")
+    start = default_start(end) if from_ is None else query_date(from_, "from")
     try:
         period = ReportPeriod(start=start, end=end)
     except ValidationError as exc:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import json
 import os
 import resource
+import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -172,3 +175,41 @@ def test_the_capacity_estimate_is_littles_law_on_measured_cpu_and_hold_time() ->
             estimate.finished(7.0)
         cpu[0] += 5.0
     assert estimate.limit == 256
+
+
+async def test_a_client_that_leaves_mid_call_is_charged_and_counted_as_disconnected(
+    tmp_path: Path, slow_sims: dict[str, Server]
+) -> None:
+    from gateway.budget.redis import RedisBudgetStore
+    from tests.support import REDIS_URL
+
+    alpha = {"budgets": [{"period": "day", "limit_usd": "100"}]}
+    with start_replicas(tmp_path, slow_sims, 1, alpha) as replicas:
+        server = replicas.servers[0]
+        body = json.dumps({"prompt": PROMPT}).encode()
+        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+            sock.sendall(
+                b"POST /v1/images/generations HTTP/1.1\r\nHost: x\r\n"
+                + f"{next(iter(AUTH))}: {next(iter(AUTH.values()))}\r\n".encode()
+                + f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            await wait_in_flight(server, 1)
+        # The call goes on without its client; it settles at its actual cost.
+        deadline = time.monotonic() + 30
+        while (window := team_budget(server))["spent_micros"] == 0:
+            assert time.monotonic() < deadline, "the abandoned call was never settled"
+            await asyncio.sleep(0.1)
+        assert window["reserved_micros"] == 0
+        store = RedisBudgetStore.from_url(REDIS_URL, key_prefix=replicas.prefix)
+        try:
+            today = dt.datetime.now(dt.UTC).date().isoformat()
+            for _ in range(50):  # counted right after the answer is made
+                day = (await store.aggregates("alpha", [today])).get(today, {})
+                if day.get("disconnected"):
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            await store.close()
+        assert day["disconnected"] == 1
+        assert day["disconnected_micros"] == window["spent_micros"] == day["cost_micros"]
