@@ -53,7 +53,7 @@ class Settings(BaseSettings):
         description="Share of one core the adaptive in-flight limit aims to keep busy.",
     )
     min_in_flight: int = Field(
-        default=256,
+        default=512,
         gt=0,
         description="The adaptive in-flight limit never goes below this.",
     )
@@ -67,8 +67,8 @@ class Settings(BaseSettings):
         default=5,
         ge=1,
         le=60,
-        description="Retry-After of a 503 server_overloaded: long enough that thousands of "
-        "refused clients retrying do not become the load (each refusal costs the worker CPU).",
+        description="Retry-After of a 503 server_overloaded; with the adaptive limit, the "
+        "shortest: it grows (to 60) while refusals outnumber answers.",
     )
     upstream_max_connections: int | None = Field(
         default=None,
