@@ -10,6 +10,7 @@ import structlog
 from fastapi import APIRouter, Request
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
+from starlette.types import Receive
 
 from gateway.admission import idempotency
 from gateway.api.models import ErrorResponse, ImageGenerationRequest, ImagesResponse
@@ -80,6 +81,26 @@ async def read_raw_body(request: Request, state: AppState) -> bytes:
             code="client_disconnected",
         ) from None
     return decode_body(bytes(chunks), request.headers.get("content-encoding"), limit)
+
+
+def client_gone(receive: Receive) -> bool:
+    """Whether the client has closed the connection, asked without waiting (once the body is
+    read, the server's next message is ``http.disconnect``, and it is ready at once only if
+    the client has left).
+
+    The receive coroutine is stepped once and closed if it would wait. Starlette's
+    ``Request.is_disconnected`` does the same through an anyio cancel scope: 90 us a call on
+    a 2-core VM, a fifth of a fast request's added latency.
+    """
+    step = receive()
+    try:
+        step.send(None)
+    except StopIteration as finished:
+        message = finished.value
+        return isinstance(message, dict) and message.get("type") == "http.disconnect"
+    finally:
+        step.close()
+    return False
 
 
 async def read_body(request: Request, state: AppState) -> ImageGenerationRequest:
@@ -168,7 +189,7 @@ async def generate_response(
     )
     if state.policy.log_prompts:
         structlog.contextvars.bind_contextvars(prompt=body.prompt)
-    if principal.team is not None and await request.is_disconnected():
+    if principal.team is not None and client_gone(request.receive):
         # Charged all the same: the tier made the image (docs/api.md, "Disconnects").
         structlog.contextvars.bind_contextvars(client_disconnected=True)
         await state.service.admission.count_disconnected(
