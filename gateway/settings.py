@@ -47,7 +47,7 @@ class Settings(BaseSettings):
         "as it runs (Little's law: target_cpu_utilisation x time held / CPU per request).",
     )
     target_cpu_utilisation: float = Field(
-        default=0.8,
+        default=0.9,
         gt=0,
         le=1,
         description="Share of one core the adaptive in-flight limit aims to keep busy.",
