@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections import deque
 from collections.abc import Callable
 
 import structlog
@@ -39,19 +40,20 @@ log = structlog.get_logger("gateway.backpressure")
 class LoopLagMonitor:
     """How late this event loop runs a timer, sampled every ``LAG_SAMPLE_SECONDS``.
 
-    ``lag_seconds`` jumps up to a late sample at once and decays over a few samples, so one
-    slow sample refuses requests for about a quarter of a second, not for one sample only.
+    ``lag_seconds`` is the smallest of the last ``SUSTAINED_SAMPLES`` samples: lateness that
+    lasts, the sign of a core that cannot keep up. One stall (a full garbage collection, a
+    slow import, the machine's other work) is not overload and refuses nothing.
     """
+
+    SUSTAINED_SAMPLES = 4
 
     def __init__(self) -> None:
         self.lag_seconds = 0.0
+        self._recent: deque[float] = deque(maxlen=self.SUSTAINED_SAMPLES)
 
     def observe(self, lag_seconds: float) -> None:
-        lag_seconds = max(0.0, lag_seconds)
-        if lag_seconds >= self.lag_seconds:
-            self.lag_seconds = lag_seconds
-        else:
-            self.lag_seconds = 0.7 * self.lag_seconds + 0.3 * lag_seconds
+        self._recent.append(max(0.0, lag_seconds))
+        self.lag_seconds = min(self._recent) if len(self._recent) == self.SUSTAINED_SAMPLES else 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
@@ -69,8 +71,8 @@ class CapacityEstimate:
     the worker can hold ``target x w / c`` requests with its core ``target`` busy. Past that,
     admitted requests share a saturated core, each takes longer, and the worker's throughput
     collapses rather than levels off (measured: 1.6 req/s at 5,000 in flight, where 1,000 gave
-    136). The estimate needs ``MIN_SAMPLE`` answered requests in a second to update, and
-    ``limit`` stays between ``floor`` and ``ceiling`` (``max_in_flight``).
+    136). The estimate needs ``MIN_SAMPLE`` answered requests to update; the limit starts at
+    ``floor`` (``min_in_flight``) and stays between that and ``ceiling`` (``max_in_flight``).
     """
 
     MIN_SAMPLE = 5
@@ -119,6 +121,9 @@ class CapacityEstimate:
         """Fold in the requests answered since the last update (called about once a second)."""
         self._update_retry_after()
         cpu = self._cpu_seconds()
+        if self._done == 0:
+            self._last_cpu = cpu  # nothing answered: an idle worker's CPU is nobody's cost
+            return
         if self._done < self.MIN_SAMPLE:
             return  # too few to say; the CPU they used is counted with the next sample
         per_request = (cpu - self._last_cpu) / self._done

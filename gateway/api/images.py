@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, cast
 
 import structlog
 from fastapi import APIRouter, Request
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
-from starlette.types import Receive
+from starlette.types import Message, Receive
 
 from gateway.admission import idempotency
 from gateway.api.models import ErrorResponse, ImageGenerationRequest, ImagesResponse
@@ -92,7 +93,10 @@ def client_gone(receive: Receive) -> bool:
     ``Request.is_disconnected`` does the same through an anyio cancel scope: 90 us a call on
     a 2-core VM, a fifth of a fast request's added latency.
     """
-    step = receive()
+    pending = receive()
+    if not isinstance(pending, Coroutine):  # not an async def receive: cannot ask cheaply
+        return False
+    step = cast(Coroutine[Any, Any, Message], pending)
     try:
         step.send(None)
     except StopIteration as finished:
