@@ -7,26 +7,15 @@ import json
 import socket
 import time
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.conftest import TEAM_KEYS, policy_dict, write_policy
-from tests.support import Server, gateway
+from tests.conftest import TEAM_KEYS
+from tests.support import Server
 
 KEY = TEAM_KEYS["demo"]
 AUTH = f"Authorization: Bearer {KEY}\r\n"
-
-
-@pytest.fixture(scope="module")
-def served(
-    simulators: dict[str, Server], sim_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    path = write_policy(tmp_path_factory.mktemp("hostile"), yaml.safe_dump(policy_dict()))
-    with gateway(path, env=sim_env) as server:
-        yield server
 
 
 def exchange(

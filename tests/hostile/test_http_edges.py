@@ -6,7 +6,6 @@ import asyncio
 import signal
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -18,15 +17,6 @@ from tests.support import REDIS_URL, Server, gateway, require_redis, simulator
 
 AUTH = {"Authorization": f"Bearer {TEAM_KEYS['demo']}"}
 URL = "/v1/images/generations"
-
-
-@pytest.fixture(scope="module")
-def served(
-    simulators: dict[str, Server], sim_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    path = write_policy(tmp_path_factory.mktemp("edges"), yaml.safe_dump(policy_dict()))
-    with gateway(path, env=sim_env) as server:
-        yield server
 
 
 def raw_request(server: Server, payload: bytes, read_timeout: float = 10) -> bytes:
