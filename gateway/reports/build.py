@@ -15,8 +15,10 @@ from gateway.policy.schema import Budget, Policy
 from gateway.reports.model import (
     BudgetUsage,
     BudgetWindowUsage,
+    Cancelled,
     CategoryUsage,
     DailyUsage,
+    Disconnected,
     Money,
     ReasonCount,
     Rejections,
@@ -84,6 +86,12 @@ def build_team_report(
             ),
             unsettled=Unsettled(
                 requests=total["unsettled"], cost=Money.of(total["unsettled_micros"])
+            ),
+            cancelled=Cancelled(
+                requests=total["cancelled"], cost=Money.of(total["cancelled_micros"])
+            ),
+            disconnected=Disconnected(
+                requests=total["disconnected"], cost=Money.of(total["disconnected_micros"])
             ),
         ),
         top_reasons=[

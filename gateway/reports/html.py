@@ -143,6 +143,10 @@ def team_section(report: TeamReport) -> str:
                 "rejected (other)",
                 "unsettled",
                 "unsettled spend",
+                "cancelled",
+                "cancelled spend",
+                "client gone",
+                "client-gone spend",
             ],
             [
                 [
@@ -154,6 +158,10 @@ def team_section(report: TeamReport) -> str:
                     str(r.rejections.other),
                     str(r.unsettled.requests),
                     _usd(r.unsettled.cost.usd),
+                    str(r.cancelled.requests),
+                    _usd(r.cancelled.cost.usd),
+                    str(r.disconnected.requests),
+                    _usd(r.disconnected.cost.usd),
                 ]
             ],
         )

@@ -137,11 +137,29 @@ class Unsettled(ReportModel):
     cost: Money = Field(description="Estimates charged for requests whose replica died mid-call.")
 
 
+class Cancelled(ReportModel):
+    requests: int
+    cost: Money = Field(
+        description="Estimates charged for requests cancelled mid-call (a shutdown): the tier "
+        "may have billed them."
+    )
+
+
+class Disconnected(ReportModel):
+    requests: int
+    cost: Money = Field(
+        description="Actual cost of requests answered after their client had left: the image "
+        "was made, so they are charged."
+    )
+
+
 class RoutingOutcomes(ReportModel):
     downgrades: int = Field(description="Requests served below the tier their prompt asked for.")
     fallbacks: int = Field(description="Requests served by a fallback tier after a failure.")
     rejections: Rejections
     unsettled: Unsettled
+    cancelled: Cancelled
+    disconnected: Disconnected
 
 
 class DailyUsage(ReportModel):

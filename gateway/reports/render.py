@@ -238,6 +238,10 @@ def render_markdown(report: TeamReport) -> str:
             "rejected: other",
             "unsettled",
             "unsettled (USD)",
+            "cancelled",
+            "cancelled (USD)",
+            "disconnected",
+            "disconnected (USD)",
         ],
         [
             [
@@ -249,6 +253,10 @@ def render_markdown(report: TeamReport) -> str:
                 r.rejections.other,
                 r.unsettled.requests,
                 r.unsettled.cost.usd,
+                r.cancelled.requests,
+                r.cancelled.cost.usd,
+                r.disconnected.requests,
+                r.disconnected.cost.usd,
             ]
         ],
     )

@@ -213,3 +213,11 @@ async def test_a_client_that_leaves_mid_call_is_charged_and_counted_as_disconnec
             await store.close()
         assert day["disconnected"] == 1
         assert day["disconnected_micros"] == window["spent_micros"] == day["cost_micros"]
+        # The team's report says so: the request counts, and so does what it cost.
+        report = httpx.get(server.url + "/v1/reports/teams/alpha", headers=AUTH).json()
+        assert report["routing"]["disconnected"] == {
+            "requests": 1,
+            "cost": {"micros": window["spent_micros"], "usd": report["totals"]["cost"]["usd"]},
+        }
+        assert report["routing"]["cancelled"]["requests"] == 0
+        assert report["totals"]["cost"]["micros"] == window["spent_micros"]
