@@ -19,7 +19,8 @@ from typing import Any
 import orjson
 import structlog
 
-from gateway.admission.reservations import Admission, Ticket, budget_headers, rate_headers
+from gateway.admission.headers import budget_headers, rate_headers
+from gateway.admission.reservations import Admission, Ticket
 from gateway.api.models import ImageGenerationRequest
 from gateway.auth import Principal
 from gateway.classify import Classification, Classifier

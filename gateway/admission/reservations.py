@@ -15,11 +15,13 @@ import contextlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import structlog
 
+from gateway.admission.headers import budget_headers, rate_headers
 from gateway.admission.journal import SpendJournal, SpendRecord
+from gateway.admission.localcap import LocalCap
 from gateway.admission.unconfirmed import UnconfirmedReservations
 from gateway.auth import Principal
 from gateway.budget import store as budget_store
@@ -28,7 +30,6 @@ from gateway.budget.store import (
     BudgetSnapshot,
     BudgetStore,
     RateLimit,
-    RateState,
     ReserveRequest,
     ReserveResult,
     Window,
@@ -51,14 +52,6 @@ def bucket_for(period: Period, now: datetime) -> str:
     return day if period is Period.day else day[:7]
 
 
-def seconds_until_reset(period: Period, now: datetime) -> int:
-    if period is Period.day:
-        midnight = datetime(now.year, now.month, now.day, tzinfo=UTC).timestamp() + 86_400
-        return max(1, math.ceil(midnight - now.timestamp()))
-    year, month = (now.year + 1, 1) if now.month == 12 else (now.year, now.month + 1)
-    return max(1, math.ceil(datetime(year, month, 1, tzinfo=UTC).timestamp() - now.timestamp()))
-
-
 @dataclass(frozen=True, slots=True)
 class Ticket:
     """An admitted reservation: what settle or release needs, and the headers to send."""
@@ -73,30 +66,6 @@ class Ticket:
     day: str = ""
     """UTC day of the reservation: its report counters land there, as its spend does in the
     windows it reserved against, even when it finishes (or is reaped) after midnight."""
-
-
-class LocalCap:
-    """The small per-replica allowance used while failing open: concurrency and requests/minute."""
-
-    def __init__(self, max_concurrent: int, requests_per_minute: int) -> None:
-        self.max_concurrent = max_concurrent
-        self.requests_per_minute = requests_per_minute
-        self.in_flight = 0
-        self._minute = -1
-        self._count = 0
-
-    def try_acquire(self, now_ms: int) -> bool:
-        minute = now_ms // 60_000
-        if minute != self._minute:
-            self._minute, self._count = minute, 0
-        if self.in_flight >= self.max_concurrent or self._count >= self.requests_per_minute:
-            return False
-        self.in_flight += 1
-        self._count += 1
-        return True
-
-    def release(self) -> None:
-        self.in_flight = max(0, self.in_flight - 1)
 
 
 def translate_store_errors(exc: budget_store.StoreError) -> StoreUnavailable:
@@ -426,29 +395,3 @@ async def undo_reaped_aggregates(
 
 def _ms(now: datetime) -> int:
     return int(now.timestamp() * 1000)
-
-
-def budget_headers(states: tuple[WindowState, ...], adjust_micros: int = 0) -> dict[str, str]:
-    """``x-tiergate-budget-remaining-usd-<period>``: the tightest remaining amount per period."""
-    tightest: dict[str, int] = {}
-    for state in states:
-        remaining = max(0, state.remaining_micros - adjust_micros)
-        tightest[state.period] = min(remaining, tightest.get(state.period, remaining))
-    return {
-        f"x-tiergate-budget-remaining-usd-{period}": f"{micros / 1_000_000:.6f}"
-        for period, micros in tightest.items()
-    }
-
-
-def rate_headers(states: tuple[RateState, ...], now_ms: int) -> dict[str, str]:
-    """OpenAI-style ``x-ratelimit-*-requests`` for the tightest requests-per-minute limit."""
-    limited = [s for s in states if s.requests_per_minute is not None]
-    if not limited:
-        return {}
-    tightest = min(limited, key=lambda s: s.requests_remaining or 0)
-    reset_s = max(0, (tightest.reset_ms or now_ms) - now_ms) / 1000
-    return {
-        "x-ratelimit-limit-requests": str(tightest.requests_per_minute),
-        "x-ratelimit-remaining-requests": str(tightest.requests_remaining),
-        "x-ratelimit-reset-requests": f"{reset_s:.3f}s",
-    }
