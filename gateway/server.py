@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 
 import orjson
+import structlog
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from gateway.api.middleware import MAX_HEADER_BYTES
@@ -28,6 +29,7 @@ HEADER_TIMEOUT_SECONDS = 10.0
 #: The middleware's cap on header bytes, plus room for the request line and the framing.
 MAX_HEAD_BYTES = MAX_HEADER_BYTES + 8 * 1024
 _REASONS = {400: b"Bad Request", 431: b"Request Header Fields Too Large"}
+log = structlog.get_logger("gateway.server")
 
 
 def error_response(error: GatewayError) -> bytes:
@@ -63,6 +65,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         )
 
     def _refuse(self, error: GatewayError) -> None:
+        # No ASGI request exists yet, so the middleware's request line never happens: say here
+        # what was refused and to whom (never the bytes themselves).
+        log.warning(
+            "http_refused",
+            status=error.status_code,
+            error_code=error.code,
+            client=self.client[0] if self.client else None,
+        )
         self._disarm_header_timer()
         self.transport.write(error_response(error))
         self.transport.close()
