@@ -30,7 +30,6 @@ import datetime as dt
 import json
 import math
 import os
-import resource
 import subprocess
 import sys
 import threading
@@ -50,19 +49,12 @@ sys.path.insert(0, str(BENCH))
 
 import run as base  # noqa: E402  (bench/run.py: process, port and Redis helpers)
 
+from gateway.fdlimit import raise_open_file_limit  # noqa: E402
+
 MEDIAN_S = 7.0  # gateway.simulator.latency: the efficient profile's median
 SIGMA = 0.25
 MEAN_S = MEDIAN_S * math.exp(SIGMA**2 / 2)
 FD_LIMIT = 131_072
-
-
-def raise_fd_limit(limit: int = FD_LIMIT) -> None:
-    """Raise this process's open-file limit (children inherit it); the hard limit only as root."""
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, max(hard, limit)))
-    except (ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def process_tree(pid: int) -> list[int]:
@@ -357,7 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    raise_fd_limit()
+    raise_open_file_limit(FD_LIMIT)  # the loader and servers inherit it
     prefix = "bench-" + uuid.uuid4().hex[:10]
     image_b64_mib = (args.image_bytes + 2) // 3 * 4 / 2**20
     sim_port = base.free_port()
