@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import REPO, Server, simulator
+from tests.support import REPO, Server, s3_server, simulator
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
@@ -31,6 +31,17 @@ def simulators() -> Iterator[dict[str, Server]]:
     finally:
         for server in servers.values():
             server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[Server]:
+    """An S3-compatible server on loopback, credentials in the environment as AWS SDKs read them."""
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "tiergate-test")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "tiergate-test-secret")
+    server = s3_server()
+    server.env.update({"AWS_ACCESS_KEY_ID": "tiergate-test", "AWS_SECRET_ACCESS_KEY": "x"})
+    with server:
+        yield server
 
 
 @pytest.fixture(scope="session")

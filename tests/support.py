@@ -152,3 +152,16 @@ def require_redis() -> None:
     if os.environ.get("TIERGATE_REQUIRE_REDIS") == "1":
         pytest.fail(f"Redis is required (TIERGATE_REQUIRE_REDIS=1) but {REDIS_URL} does not answer")
     pytest.skip(f"Redis at {REDIS_URL} does not answer")
+
+
+def s3_server() -> Server:
+    """A real S3-compatible HTTP server on loopback (moto's server mode), for s3:// tests."""
+    port = free_port()
+    moto = Path(sys.executable).with_name("moto_server")
+    return Server([str(moto), "-H", "127.0.0.1", "-p", str(port)], port, health_path="/")
+
+
+def create_bucket(server: Server, bucket: str) -> str:
+    """Create ``bucket`` on ``server`` and return the ``s3://`` URL of a prefix in it."""
+    httpx.put(f"{server.url}/{bucket}", timeout=5).raise_for_status()
+    return f"s3://{bucket}/tiergate?endpoint={server.url}&region=us-east-1"
