@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import structlog
 from fastapi import FastAPI, Request
@@ -26,6 +27,12 @@ from gateway.api.openapi import install_openapi
 from gateway.api.responses import JSONBytesResponse
 from gateway.api.state import AppState
 from gateway.auth import KeyRing
+from gateway.batch import batches_api, files_api
+from gateway.batch.executor import Executor
+from gateway.batch.metrics import BatchMetrics
+from gateway.batch.queue import JobQueue
+from gateway.batch.runtime import open_batch_runtime
+from gateway.batch.worker import BatchWorker
 from gateway.budget import open_store
 from gateway.budget.store import BudgetStore, StoreOptions
 from gateway.classify import Classifier
@@ -106,22 +113,30 @@ def build_backend(settings: Settings, policy: Policy) -> ImageBackend:
     )
 
 
-def create_app(
-    settings: Settings | None = None,
+@dataclass(slots=True)
+class Core:
+    """What serves an image request, for the gateway and for batch workers alike."""
+
+    store: BudgetStore
+    metrics: Metrics
+    load: WorkerLoad
+    journal: SpendJournal
+    admission: Admission
+    service: ImageService
+
+
+def build_core(
+    settings: Settings,
+    policy: Policy,
     *,
-    policy: Policy | None = None,
     backend: ImageBackend | None = None,
     store: BudgetStore | None = None,
     clock: Clock = utc_now,
-) -> FastAPI:
-    settings = settings or Settings()
-    policy = policy or load_policy(settings.policy)
-    configure_logging(settings, log_prompts=policy.log_prompts)
+) -> Core:
     store_options = StoreOptions(ledger_maxlen=settings.ledger_maxlen)
     store = store or open_store(
         settings.store, key_prefix=settings.store_key_prefix, options=store_options
     )
-    retention_seconds = settings.aggregates_retention_days * 86_400
     classifier = Classifier.from_config(policy.classifier)
     # The backend outlives one lifespan (ASGI test clients run it once per client): it is
     # closed at lifespan end and reopens its pools if the app serves again.
@@ -148,19 +163,55 @@ def create_app(
         grace_seconds=settings.reservation_grace_seconds,
         metrics=metrics,
         journal=journal,
-        retention_seconds=retention_seconds,
+        retention_seconds=settings.aggregates_retention_days * 86_400,
     )
+    service = ImageService(policy, classifier, caller, admission, clock)
+    return Core(store, metrics, load, journal, admission, service)
+
+
+async def sample_queue_depth(queue: JobQueue, metrics: BatchMetrics, stop: asyncio.Event) -> None:
+    """The batch queue's depth on /metrics, for a gateway that runs no worker itself."""
+    while not stop.is_set():
+        with contextlib.suppress(Exception):
+            metrics.observe_depth(await queue.depth())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 5)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    policy: Policy | None = None,
+    backend: ImageBackend | None = None,
+    store: BudgetStore | None = None,
+    clock: Clock = utc_now,
+) -> FastAPI:
+    settings = settings or Settings()
+    policy = policy or load_policy(settings.policy)
+    configure_logging(settings, log_prompts=policy.log_prompts)
+    core = build_core(settings, policy, backend=backend, store=store, clock=clock)
+    store, metrics, load, journal = core.store, core.metrics, core.load, core.journal
+    retention_seconds = settings.aggregates_retention_days * 86_400
+    batches = open_batch_runtime(settings)
+    keyring = KeyRing(policy)
     state = AppState(
         settings=settings,
         policy=policy,
-        keyring=KeyRing(policy),
+        keyring=keyring,
         store=store,
-        classifier=classifier,
-        service=ImageService(policy, classifier, caller, admission, clock),
+        classifier=core.service.classifier,
+        service=core.service,
         idempotency=Idempotency(
             open_idempotency_backend(settings.store), key_prefix=settings.store_key_prefix
         ),
         in_flight_seconds=max_request_seconds(policy) + settings.reservation_grace_seconds,
+        batches=batches,
+    )
+    batch_metrics = BatchMetrics(metrics.registry)
+    in_process_worker = (
+        settings.batch_in_process_worker
+        if settings.batch_in_process_worker is not None
+        else settings.store.startswith("memory://")
     )
 
     @contextlib.asynccontextmanager
@@ -176,7 +227,7 @@ def create_app(
             ),
             asyncio.create_task(run_replayer(journal, store, interval, stop), name="replayer"),
             asyncio.create_task(
-                run_unconfirmed_releases(admission.unconfirmed, store, clock, interval, stop),
+                run_unconfirmed_releases(core.admission.unconfirmed, store, clock, interval, stop),
                 name="unconfirmed-releases",
             ),
             asyncio.create_task(load.monitor.run(stop), name="loop-lag"),
@@ -186,6 +237,24 @@ def create_app(
                 else []
             ),
         ]
+        if in_process_worker:
+            executor = Executor(
+                core.service, keyring, batches.state, batches.queue, batches.blobs, policy
+            )
+            worker = BatchWorker(
+                executor,
+                batches.queue,
+                concurrency=settings.batch_worker_concurrency,
+                metrics=batch_metrics,
+                drain_seconds=settings.drain_seconds,
+            )
+            tasks.append(asyncio.create_task(worker.run(stop), name="batch-worker"))
+        else:
+            tasks.append(
+                asyncio.create_task(
+                    sample_queue_depth(batches.queue, batch_metrics, stop), name="batch-depth"
+                )
+            )
         try:
             yield
         finally:
@@ -199,6 +268,8 @@ def create_app(
                 await asyncio.wait_for(store.close(), 5)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(state.idempotency.close(), 5)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(batches.close(), 5)
             close_backend = getattr(backend, "aclose", None)
             if close_backend is not None:
                 with contextlib.suppress(TimeoutError):
@@ -223,6 +294,8 @@ def create_app(
     app.include_router(budget.router)
     app.include_router(reports_api.router)
     app.include_router(metrics_api.router)
+    app.include_router(files_api.router)
+    app.include_router(batches_api.router)
     # Inside the request context, so a refused request still gets its id and log line.
     app.add_middleware(
         InFlightLimit,

@@ -45,6 +45,14 @@ class KeyRing:
         for key in policy.admin.keys:
             self._by_hash[key.sha256] = Principal(None, key.id, key)
 
+    def principal_for(self, team: str, key_id: str) -> Principal | None:
+        """The team key ``key_id`` (for work a key submitted earlier, e.g. a batch), or None
+        if the policy no longer has it or it is disabled."""
+        for principal in self._by_hash.values():
+            if principal.team == team and principal.key_id == key_id:
+                return None if principal.key.disabled else principal
+        return None
+
     def authenticate(self, authorization: str | None) -> Principal:
         if not authorization:
             raise AuthenticationFailed(

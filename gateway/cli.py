@@ -41,6 +41,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(handler=commands.demo)
 
+    from gateway.batch.commands import (
+        add_batch_arguments,
+        add_worker_arguments,
+        batch_command,
+        worker_command,
+    )
+
+    worker = sub.add_parser("worker", help="run batch jobs from the shared Redis queue")
+    add_worker_arguments(worker)
+    worker.set_defaults(handler=worker_command)
+    batch = sub.add_parser("batch", help="submit batches, follow them, fetch their images")
+    add_batch_arguments(batch)
+    batch.set_defaults(handler=batch_command)
+
     from gateway.simulator.__main__ import add_simulate_arguments, simulate_command
 
     simulate = sub.add_parser("simulate", help="run one built-in tier simulator")

@@ -124,6 +124,11 @@ class BudgetExceeded(GatewayError):
     status_code = 429
     error_type = "insufficient_quota"
     default_code = "budget_exceeded"
+    blocking: str | None = None
+    """The refusing window, as ``budget:<period>:<scope>`` (``budget:day:team``)."""
+    shortfall_is_spent: bool = False
+    """True when what is already spent (not merely held) leaves no room for the request:
+    waiting for other requests to finish cannot make room, only a new window can."""
 
 
 class RateLimited(GatewayError):

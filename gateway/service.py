@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +23,7 @@ from gateway.admission.headers import budget_headers, rate_headers
 from gateway.admission.reservations import Admission, Ticket
 from gateway.api.models import ImageGenerationRequest
 from gateway.auth import Principal
+from gateway.budget.store import RateLimit, Window
 from gateway.classify import Classification, Classifier
 from gateway.errors import GatewayError, InvalidRequest, PermissionDenied
 from gateway.policy.schema import Policy, Tier
@@ -75,6 +76,28 @@ class Outcome:
             pieces += (b'{"b64_json":"' if index == 0 else b',{"b64_json":"', image, b'"}')
         pieces.append(b'],"usage":' + usage + b"}")
         return pieces
+
+
+@dataclass(frozen=True, slots=True)
+class JobContext:
+    """How a background job (a batch item) runs through the same request path.
+
+    Its reservation id is the job's own, so a retried job takes over its outstanding
+    reservation and a finished one is never charged again (``DuplicateReservation``);
+    ``windows`` and ``rate_limits`` are checked with the caller's own (a batch's spend cap,
+    the team's batch limits); ``ledger`` fields join the ledger entry; ``before_call`` runs
+    once admitted, before the tier is called (raise a ``GatewayError`` to stop: the
+    reservation is released); ``before_settle`` gets the outcome before it is charged (to
+    keep the result: if it raises, nothing is charged and the error propagates).
+    """
+
+    reservation_id: str
+    source: str = "batch"
+    windows: tuple[Window, ...] = ()
+    rate_limits: tuple[RateLimit, ...] = ()
+    ledger: Mapping[str, str] = field(default_factory=dict)
+    before_call: Callable[[], Awaitable[None]] | None = None
+    before_settle: Callable[[Outcome], Awaitable[None]] | None = None
 
 
 def estimate_usage(
@@ -167,6 +190,7 @@ class ImageService:
         request: ImageGenerationRequest,
         request_id: str,
         max_latency_ms: int | None = None,
+        job: JobContext | None = None,
     ) -> Outcome:
         if principal.team is None:
             raise PermissionDenied("Admin keys cannot generate images; use a team key.")
@@ -198,17 +222,21 @@ class ImageService:
             + self.policy.tiers[t].max_retry_after_seconds * self.policy.tiers[t].max_retries
             for t in chain
         )
+        ledger_extra: Mapping[str, str] = {"source": job.source, **job.ledger} if job else {}
         ticket = await self.admission.reserve(
             principal,
-            reservation_id=uuid.uuid4().hex,
+            reservation_id=job.reservation_id if job else uuid.uuid4().hex,
             estimate_micros=estimate,
             timeout_seconds=deadline_seconds,
             now=now,
             meta={
                 **self._ledger_fields(principal, request, decision, classification, request_id),
+                **ledger_extra,
                 "estimate_micros_at_reserve": str(estimate),
                 "baseline_estimate_micros": str(baseline_estimate),
             },
+            extra_windows=job.windows if job else (),
+            extra_rate_limits=job.rate_limits if job else (),
         )
         # What the aggregates count if the estimate is what gets charged.
         charged_at_estimate: dict[str, Any] = {
@@ -225,10 +253,12 @@ class ImageService:
         def released_ledger() -> dict[str, str]:
             """The ledger entry of a release that refunds a reaped reservation."""
             fields = self._ledger_fields(principal, request, decision, classification, request_id)
-            return {**fields, "status": "released", "cost_micros": "0"}
+            return {**fields, **ledger_extra, "status": "released", "cost_micros": "0"}
 
         started = time.perf_counter()
         try:
+            if job is not None and job.before_call is not None:
+                await job.before_call()
             called = await self.caller.call(chain, lambda t: self.upstream_call(t, request))
         except GatewayError as exc:
             await asyncio.shield(self._release(ticket, exc, released_ledger(), reaped_counters))
@@ -272,6 +302,7 @@ class ImageService:
         cost = tier.pricing.cost_micros(text_tokens, image_tokens)
         baseline = self.baseline_cost(request, text_tokens, image_tokens)
         ledger = self._ledger_fields(principal, request, decision, classification, request_id)
+        ledger.update(ledger_extra)
         ledger.update(
             status="ok",
             text_tokens=str(text_tokens),
@@ -295,7 +326,29 @@ class ImageService:
             reasons=decision.reasons,
             downgraded=self._downgraded(decision),
             fallback=called.fell_back_from is not None,
+            source=job.source if job else None,
         )
+        headers = {
+            **budget_headers(ticket.result.window_states, adjust_micros=cost - estimate),
+            **rate_headers(ticket.result.rate_states, int(now.timestamp() * 1000)),
+        }
+        outcome = Outcome(
+            request_id=request_id,
+            decision=decision,
+            result=result,
+            text_tokens=text_tokens,
+            image_tokens=image_tokens,
+            cost_micros=cost,
+            estimate_micros=estimate,
+            usage_reported=reported,
+            headers=headers,
+        )
+        if job is not None and job.before_settle is not None:
+            try:
+                await job.before_settle(outcome)
+            except Exception as exc:  # cancelled: left outstanding for the job's next run
+                await asyncio.shield(self._release(ticket, exc, released_ledger(), reaped_counters))
+                raise
         try:
             await self.admission.settle(
                 ticket,
@@ -320,21 +373,7 @@ class ImageService:
             window_states=ticket.result.window_states,
             remaining_adjust_micros=estimate - cost,
         )
-        headers = {
-            **budget_headers(ticket.result.window_states, adjust_micros=cost - estimate),
-            **rate_headers(ticket.result.rate_states, int(now.timestamp() * 1000)),
-        }
-        return Outcome(
-            request_id=request_id,
-            decision=decision,
-            result=result,
-            text_tokens=text_tokens,
-            image_tokens=image_tokens,
-            cost_micros=cost,
-            estimate_micros=estimate,
-            usage_reported=reported,
-            headers=headers,
-        )
+        return outcome
 
     def _downgraded(self, decision: RoutingDecision) -> bool:
         rank = self.policy.routing.precedence.index

@@ -103,3 +103,28 @@ class Settings(BaseSettings):
         description="HTTP client under the direct path: aiohttp (C-accelerated HTTP/1.1, ~0.35 ms "
         "less CPU per call) or httpx's own httpcore stack.",
     )
+    blob_store: str = Field(
+        default="file://.tiergate/blobs",
+        description="Where batch files and results are kept: file://DIR (workers on one host "
+        "share it) or s3://BUCKET/PREFIX?endpoint=URL&region=R (credentials from AWS_*).",
+    )
+    batch_max_file_bytes: int = Field(
+        default=100 * 1024 * 1024, gt=0, description="Largest batch input file (bytes)."
+    )
+    batch_max_file_lines: int = Field(
+        default=50_000, gt=0, description="Most requests in one batch input file (as OpenAI)."
+    )
+    batch_visibility_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A batch job whose worker stopped renewing it this long ago (it died) is "
+        "claimed by another worker.",
+    )
+    batch_worker_concurrency: int = Field(
+        default=256, gt=0, description="Batch jobs one worker process runs at once."
+    )
+    batch_in_process_worker: bool | None = Field(
+        default=None,
+        description="Run a batch worker inside each gateway process; default: only with the "
+        "memory:// store, where no other process can see the batches.",
+    )

@@ -9,6 +9,8 @@ updated atomically with the settle. Reports read them; field names are:
     cat:<category>:requests
     reason:<code>                        (routing reason codes, e.g. photorealism:term_dslr)
     downgraded, fallbacks, unsettled, unsettled_micros
+    source:<source>:requests|images|cost_micros   (background work, e.g. source:batch:…;
+                                                   live calls are the rest)
     rejected:budget, rejected:rate, rejected:upstream, rejected:other
 """
 
@@ -60,6 +62,7 @@ def success_increments(
     reasons: Iterable[str],
     downgraded: bool,
     fallback: bool,
+    source: str | None = None,
 ) -> dict[str, int]:
     fields = {
         "requests": 1,
@@ -82,6 +85,10 @@ def success_increments(
         fields["downgraded"] = 1
     if fallback:
         fields["fallbacks"] = 1
+    if source is not None:
+        fields[f"source:{source}:requests"] = 1
+        fields[f"source:{source}:images"] = images
+        fields[f"source:{source}:cost_micros"] = cost_micros
     return fields
 
 

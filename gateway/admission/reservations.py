@@ -198,21 +198,30 @@ class Admission:
         timeout_seconds: float,
         now: datetime,
         meta: Mapping[str, str],
+        *,
+        extra_windows: tuple[Window, ...] = (),
+        extra_rate_limits: tuple[RateLimit, ...] = (),
     ) -> Ticket:
+        """Hold the estimate in every window of the caller (and ``extra_windows``, e.g. a
+        batch's own spend cap) and count it against every rate limit (and
+        ``extra_rate_limits``, e.g. the team's batch limits). A ``reservation_id`` already
+        finished raises ``DuplicateReservation``; one still outstanding is taken over."""
         assert principal.team is not None
         now_ms = _ms(now)
         request = ReserveRequest(
             team=principal.team,
             reservation_id=reservation_id,
             estimate_micros=estimate_micros,
-            windows=self.windows_for(principal, now),
-            rate_limits=self.rate_limits_for(principal),
+            windows=self.windows_for(principal, now) + extra_windows,
+            rate_limits=self.rate_limits_for(principal) + extra_rate_limits,
             now_ms=now_ms,
             deadline_ms=now_ms + int((timeout_seconds + self.grace_seconds) * 1000),
             meta=meta,
         )
         try:
             result = await self.store.reserve(request)
+        except budget_store.DuplicateReservation:
+            raise
         except budget_store.StoreError as exc:
             if self.fail_open and self.local_cap.try_acquire(now_ms):
                 log.warning("admitted_locally", team=principal.team, reservation_id=reservation_id)
@@ -251,11 +260,25 @@ class Admission:
         )
         if result.reason == "budget_exceeded":
             period = (result.blocking or "budget:day:team").split(":")[1]
-            raise BudgetExceeded(
+            refusal = BudgetExceeded(
                 f"Budget exceeded for this {period} ({result.blocking}); "
                 "the request was not sent to any model.",
                 headers=headers,
             )
+            refusal.blocking = result.blocking
+            blocked_window = next(
+                (
+                    w
+                    for w in result.window_states
+                    if f"budget:{w.period}:{w.scope}" == result.blocking
+                ),
+                None,
+            )
+            refusal.shortfall_is_spent = (
+                blocked_window is not None
+                and blocked_window.spent_micros + estimate_micros > blocked_window.limit_micros
+            )
+            raise refusal
         blocked = next(
             (
                 s

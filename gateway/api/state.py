@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
@@ -13,6 +14,9 @@ from gateway.classify import Classifier
 from gateway.policy.schema import Policy
 from gateway.service import ImageService
 from gateway.settings import Settings
+
+if TYPE_CHECKING:
+    from gateway.batch.runtime import BatchRuntime
 
 
 @dataclass(slots=True)
@@ -25,6 +29,7 @@ class AppState:
     service: ImageService
     idempotency: Idempotency
     in_flight_seconds: float
+    batches: BatchRuntime | None = None
 
 
 def get_state(request: Request) -> AppState:

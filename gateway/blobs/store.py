@@ -15,7 +15,7 @@ URLs:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import parse_qs, urlsplit
@@ -38,8 +38,11 @@ class Blobs:
         self._store = store
         self.url = url
 
-    async def put(self, key: str, data: bytes | IO[bytes] | Iterable[bytes]) -> None:
-        """Write ``data`` (bytes, a binary file or byte chunks) under ``key``, replacing it."""
+    async def put(
+        self, key: str, data: bytes | IO[bytes] | Iterable[bytes] | AsyncIterable[bytes]
+    ) -> None:
+        """Write ``data`` (bytes, a binary file, byte chunks or an async stream of them)
+        under ``key``, replacing it."""
         await obstore.put_async(self._store, key, data, chunk_size=CHUNK_BYTES)
 
     async def get(self, key: str) -> bytes:

@@ -146,6 +146,33 @@ class ApiKey(StrictModel):
     _one_budget_per_period = field_validator("budgets")(one_budget_per_period)
 
 
+class BatchLimits(StrictModel):
+    """How much of a team's capacity its batches may take, so live requests keep the rest."""
+
+    max_concurrent: int | None = Field(
+        default=None,
+        gt=0,
+        description="Batch items of this team running at once; default: half the team's "
+        "max_concurrent (at least 1), or 16 when the team has none.",
+    )
+    requests_per_minute: int | None = Field(
+        default=None,
+        gt=0,
+        description="Batch items this team starts per minute; default: half the team's "
+        "requests_per_minute (at least 1), unlimited when the team has none.",
+    )
+
+    def resolved(self, team: RateLimits) -> tuple[int, int | None]:
+        """(max concurrent, requests per minute or None) after the defaults."""
+        concurrent = self.max_concurrent or (
+            max(1, team.max_concurrent // 2) if team.max_concurrent else 16
+        )
+        rpm = self.requests_per_minute or (
+            max(1, team.requests_per_minute // 2) if team.requests_per_minute else None
+        )
+        return concurrent, rpm
+
+
 class Team(StrictModel):
     keys: tuple[ApiKey, ...] = Field(min_length=1)
     budgets: tuple[Budget, ...] = ()
@@ -157,6 +184,7 @@ class Team(StrictModel):
     latency_slo_ms: int | None = Field(default=None, gt=0)
     allow_downgrade_fallback: bool = True
     allow_upgrade_fallback: bool = False
+    batch: BatchLimits = BatchLimits()
 
     _one_budget_per_period = field_validator("budgets")(one_budget_per_period)
 

@@ -1,0 +1,472 @@
+"""What a worker does with one job: validate a batch's input, run one item, finalize.
+
+Every job may run more than once (a worker dies, a job is claimed again), so each is
+idempotent:
+
+- An item's reservation id is ``batch:<id>:<line>``: a second run takes over the first
+  run's outstanding reservation, and a finished one is never charged again
+  (``DuplicateReservation``). The item's output line is written to the blob store *before*
+  the charge settles, so a run that finds its reservation finished finds its line too.
+- An item's outcome is recorded once (``BatchState.record_item``): counts and spend move
+  once, whichever run gets there first.
+- Validation and finalization move the batch's status only from the statuses they expect.
+
+An item that cannot be admitted yet (hard budget, rate or concurrency limits, a store
+outage) is not failed: it goes back to the queue, delayed, until the completion window
+closes; then it is written to the error file as ``batch_expired``.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import structlog
+from pydantic import ValidationError
+
+from gateway.api.models import ImageGenerationRequest
+from gateway.api.parsing import parse_json_body, validation_error
+from gateway.auth import KeyRing
+from gateway.batch.models import (
+    FINAL,
+    BatchStatus,
+    FileObject,
+    InputLine,
+    error_line,
+    new_file_id,
+    output_line,
+)
+from gateway.batch.queue import JobQueue
+from gateway.batch.state import BatchState, ItemRecorded
+from gateway.blobs import BlobNotFound, Blobs
+from gateway.budget.store import DuplicateReservation, RateLimit, Window
+from gateway.errors import (
+    AuthenticationFailed,
+    BudgetExceeded,
+    GatewayError,
+    InvalidRequest,
+    Overloaded,
+    RateLimited,
+    StoreUnavailable,
+)
+from gateway.policy.schema import Policy
+from gateway.service import ImageService, JobContext, Outcome, format_usd
+
+log = structlog.get_logger("gateway.batch")
+
+#: Longest an item waits before it asks again for budget or rate room (seconds).
+MAX_WAIT_SECONDS = 30.0
+
+
+class ItemCancelled(GatewayError):
+    """The batch was cancelled after this item was admitted; its reservation is released."""
+
+    status_code = 409
+    error_type = "invalid_request_error"
+    default_code = "batch_cancelled"
+
+
+def encode_job(job: dict[str, Any]) -> bytes:
+    return orjson.dumps(job, option=orjson.OPT_SORT_KEYS)
+
+
+def file_key(team: str, file_id: str) -> str:
+    return f"{team}/files/{file_id}"
+
+
+def item_key(team: str, batch_id: str, line: int) -> str:
+    return f"{team}/batches/{batch_id}/items/{line:06d}"
+
+
+def item_blob(outcome: str, cost_micros: int, line: dict[str, Any] | bytes) -> bytes:
+    """An item's stored result: a header line (outcome, cost), then its output-file line."""
+    body = line if isinstance(line, bytes) else orjson.dumps(line)
+    return orjson.dumps({"outcome": outcome, "cost_micros": cost_micros}) + b"\n" + body
+
+
+@dataclass(slots=True)
+class Executor:
+    service: ImageService
+    keyring: KeyRing
+    state: BatchState
+    queue: JobQueue
+    blobs: Blobs
+    policy: Policy
+
+    async def handle(self, job: dict[str, Any]) -> str:
+        """Run one job; returns what became of it (for logs and metrics). Raises only for
+        failures worth a retry (the job is not acknowledged and runs again)."""
+        kind = job["k"]
+        if kind == "item":
+            return await self.run_item(job)
+        if kind == "validate":
+            await self.validate(job["t"], job["b"])
+            return "validated"
+        if kind == "finalize":
+            await self.finalize(job["t"], job["b"])
+            return "finalized"
+        log.warning("batch_job_unknown", kind=kind)
+        return "unknown"
+
+    # -- items ---------------------------------------------------------------------------
+
+    async def run_item(self, job: dict[str, Any]) -> str:
+        team, batch_id, line, custom_id = job["t"], job["b"], int(job["l"]), job["c"]
+        batch = await self.state.get_batch(team, batch_id)
+        if batch is None:
+            return "gone"
+        line_id = f"batch_req_{batch_id.removeprefix('batch_')}_{line}"
+        if batch.get("cancel_requested") or batch["status"] in FINAL:
+            return await self.never_ran(
+                team,
+                batch_id,
+                line,
+                custom_id,
+                line_id,
+                "batch_cancelled",
+                "The batch was cancelled before this request ran.",
+            )
+        if time.time() >= int(batch["expires_at"]):
+            await self.state.transition(team, batch_id, None, {"expired_items": "1"})
+            return await self.never_ran(
+                team,
+                batch_id,
+                line,
+                custom_id,
+                line_id,
+                "batch_expired",
+                "This request could not be executed before the completion window expired.",
+            )
+        principal = self.keyring.principal_for(team, batch["key_id"])
+        if principal is None:
+            error = AuthenticationFailed(
+                "The API key that created this batch no longer exists or is disabled.",
+                code="invalid_api_key",
+            )
+            return await self.failed(team, batch_id, line, custom_id, line_id, error)
+        request = ImageGenerationRequest.model_validate(job["body"])
+        request_id = f"{batch_id}-{line}"
+
+        async def still_wanted() -> None:
+            current = await self.state.get_batch(team, batch_id)
+            if current is None or current.get("cancel_requested"):
+                raise ItemCancelled("The batch was cancelled before this request ran.")
+
+        async def keep(outcome: Outcome) -> None:
+            await self.blobs.put(
+                item_key(team, batch_id, line),
+                item_blob(
+                    "completed",
+                    outcome.cost_micros,
+                    self._success_line(line_id, custom_id, outcome),
+                ),
+            )
+
+        attempt = 0
+        while True:
+            context = JobContext(
+                reservation_id=f"batch:{batch_id}:{line}" + (f":{attempt}" if attempt else ""),
+                windows=self._windows(batch),
+                rate_limits=self._rate_limits(team),
+                ledger={"batch_id": batch_id, "batch_line": str(line)},
+                before_call=still_wanted,
+                before_settle=keep,
+            )
+            try:
+                outcome = await self.service.generate(principal, request, request_id, job=context)
+            except DuplicateReservation:
+                # An earlier run finished this reservation: its line is stored if it was
+                # charged; if not (it was released), run again under the next id.
+                if await self.blobs.size(item_key(team, batch_id, line)) is not None:
+                    return await self.recover(team, batch_id, line)
+                attempt += 1
+                continue
+            except ItemCancelled:
+                return await self.never_ran(
+                    team,
+                    batch_id,
+                    line,
+                    custom_id,
+                    line_id,
+                    "batch_cancelled",
+                    "The batch was cancelled before this request ran.",
+                )
+            except BudgetExceeded as exc:
+                if exc.blocking == f"budget:batch:batch:{batch_id}" and exc.shortfall_is_spent:
+                    refusal = BudgetExceeded(
+                        "The batch reached its metadata.max_spend_usd; this request was not "
+                        "sent to any model.",
+                        code="batch_max_spend_reached",
+                    )
+                    return await self.failed(team, batch_id, line, custom_id, line_id, refusal)
+                return await self.wait(job, batch)
+            except (RateLimited, StoreUnavailable, Overloaded) as exc:
+                retry_after = float(exc.headers.get("retry-after", "1"))
+                return await self.wait(job, batch, at_least=retry_after)
+            except GatewayError as exc:
+                return await self.failed(team, batch_id, line, custom_id, line_id, exc)
+            recorded = await self.state.record_item(
+                team, batch_id, line, "completed", outcome.cost_micros
+            )
+            await self.after_record(team, batch_id, recorded)
+            return "completed"
+
+    def _windows(self, batch: dict[str, str]) -> tuple[Window, ...]:
+        cap = batch.get("max_spend_micros")
+        if not cap:
+            return ()
+        ttl = max(60, int(batch["expires_at"]) - int(time.time()) + 86_400)
+        return (Window(f"batch:{batch['id']}", "batch", "all", int(cap), ttl),)
+
+    def _rate_limits(self, team: str) -> tuple[RateLimit, ...]:
+        limits = self.policy.teams[team]
+        concurrent, rpm = limits.batch.resolved(limits.rate_limits)
+        return (RateLimit("batch", rpm, concurrent),)
+
+    def _success_line(self, line_id: str, custom_id: str, outcome: Outcome) -> bytes:
+        head = orjson.dumps({"id": line_id, "custom_id": custom_id, "response": None})[
+            : -len(b"null}")
+        ]
+        response = (
+            b'{"status_code":200,"request_id":'
+            + orjson.dumps(outcome.request_id)
+            + b',"body":'
+            + b"".join(bytes(piece) for piece in outcome.body())
+            + b"}"
+        )
+        tiergate = orjson.dumps(
+            {
+                "tier": outcome.decision.tier,
+                "model": outcome.decision.model,
+                "cost_usd": format_usd(outcome.cost_micros),
+                "reasons": list(outcome.decision.reasons),
+            }
+        )
+        return head + response + b',"error":null,"tiergate":' + tiergate + b"}"
+
+    async def wait(self, job: dict[str, Any], batch: dict[str, str], at_least: float = 0.0) -> str:
+        """Back to the queue, due again after a jittered, growing pause (never past expiry)."""
+        waits = int(job.get("w", 0))
+        pause = max(at_least, min(MAX_WAIT_SECONDS, 0.25 * 2**waits)) * random.uniform(0.75, 1.25)
+        due = min(time.time() + pause, int(batch["expires_at"]) + 0.05)
+        await self.queue.delay(encode_job({**job, "w": waits + 1}), int(due * 1000))
+        return "waiting"
+
+    async def failed(
+        self,
+        team: str,
+        batch_id: str,
+        line: int,
+        custom_id: str | None,
+        line_id: str,
+        error: GatewayError,
+        request_id: str | None = None,
+    ) -> str:
+        body = output_line(
+            line_id,
+            custom_id,
+            error.status_code,
+            request_id or f"{batch_id}-{line}",
+            error.to_body(),
+        )
+        await self.blobs.put(item_key(team, batch_id, line), item_blob("failed", 0, body))
+        recorded = await self.state.record_item(team, batch_id, line, "failed", 0)
+        await self.after_record(team, batch_id, recorded)
+        return "failed"
+
+    async def never_ran(
+        self,
+        team: str,
+        batch_id: str,
+        line: int,
+        custom_id: str | None,
+        line_id: str,
+        code: str,
+        message: str,
+    ) -> str:
+        if await self.blobs.size(item_key(team, batch_id, line)) is None:
+            body = error_line(line_id, custom_id, code, message)
+            await self.blobs.put(item_key(team, batch_id, line), item_blob("failed", 0, body))
+        recorded = await self.state.record_item(team, batch_id, line, "failed", 0)
+        await self.after_record(team, batch_id, recorded)
+        return code.removeprefix("batch_")
+
+    async def recover(self, team: str, batch_id: str, line: int) -> str:
+        """An earlier run stored this item's line and finished its reservation: record it."""
+        stored = await self.blobs.get(item_key(team, batch_id, line))
+        header = orjson.loads(stored.split(b"\n", 1)[0])
+        recorded = await self.state.record_item(
+            team, batch_id, line, header["outcome"], int(header["cost_micros"])
+        )
+        await self.after_record(team, batch_id, recorded)
+        return "recovered"
+
+    async def after_record(self, team: str, batch_id: str, recorded: ItemRecorded) -> None:
+        if recorded.all_done:
+            await self.queue.push([encode_job({"k": "finalize", "t": team, "b": batch_id})])
+
+    # -- validation ----------------------------------------------------------------------
+
+    async def validate(self, team: str, batch_id: str) -> None:
+        """Read the input file: invalid lines to the error file, valid ones to the queue."""
+        batch = await self.state.get_batch(team, batch_id)
+        if batch is None or batch.get("total"):
+            return
+        if batch["status"] not in (BatchStatus.validating, BatchStatus.cancelling):
+            return
+        try:
+            lines = await self.blobs.get(file_key(team, batch["input_file_id"]))
+        except BlobNotFound:
+            await self.fail_batch(team, batch_id, "file_not_found", "The input file was deleted.")
+            return
+        jobs: list[bytes] = []
+        invalid: list[tuple[int, str | None, InvalidRequest]] = []
+        seen: set[str] = set()
+        numbered = [row for row in lines.split(b"\n") if row.strip()]
+        for index, raw in enumerate(numbered):
+            parsed = self.parse_line(raw, seen)
+            if isinstance(parsed, tuple):
+                invalid.append((index, *parsed))
+                continue
+            seen.add(parsed.custom_id)
+            jobs.append(
+                encode_job(
+                    {
+                        "k": "item",
+                        "t": team,
+                        "b": batch_id,
+                        "l": index,
+                        "c": parsed.custom_id,
+                        "body": parsed.body,
+                    }
+                )
+            )
+        if not numbered:
+            await self.fail_batch(team, batch_id, "empty_file", "The input file has no lines.")
+            return
+        # The total first: no item may look like the last one before all are counted.
+        if not await self.state.transition(
+            team,
+            batch_id,
+            [BatchStatus.validating, BatchStatus.cancelling],
+            {"total": str(len(numbered))},
+        ):
+            return
+        for index, custom_id, error in invalid:
+            line_id = f"batch_req_{batch_id.removeprefix('batch_')}_{index}"
+            await self.failed(team, batch_id, index, custom_id, line_id, error)
+        await self.queue.push(jobs)
+        await self.state.transition(
+            team,
+            batch_id,
+            [BatchStatus.validating],
+            {"status": BatchStatus.in_progress, "in_progress_at": str(int(time.time()))},
+        )
+
+    def parse_line(
+        self, raw: bytes, seen: set[str]
+    ) -> InputLine | tuple[str | None, InvalidRequest]:
+        """A valid line, or (its custom_id if readable, the error the endpoint would give)."""
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return None, InvalidRequest("This line is not valid JSON.", code="invalid_json")
+        custom_id = data.get("custom_id") if isinstance(data, dict) else None
+        custom_id = custom_id if isinstance(custom_id, str) else None
+        try:
+            line = InputLine.model_validate(data)
+        except ValidationError as exc:
+            return custom_id, validation_error(exc)
+        if line.url != "/v1/images/generations":
+            return custom_id, InvalidRequest(
+                f"Invalid 'url': '{line.url}'; this batch's endpoint is /v1/images/generations.",
+                param="url",
+            )
+        if line.custom_id in seen:
+            return custom_id, InvalidRequest(
+                f"Duplicate custom_id '{line.custom_id}': each line needs its own.",
+                param="custom_id",
+                code="duplicate_custom_id",
+            )
+        try:
+            # The same parser and errors as POST /v1/images/generations.
+            parse_json_body(orjson.dumps(line.body), "application/json", ImageGenerationRequest)
+        except InvalidRequest as exc:
+            return custom_id, exc
+        return line
+
+    async def fail_batch(self, team: str, batch_id: str, code: str, message: str) -> None:
+        errors = {"object": "list", "data": [{"code": code, "message": message}]}
+        await self.state.transition(
+            team,
+            batch_id,
+            [BatchStatus.validating],
+            {
+                "status": BatchStatus.failed,
+                "failed_at": str(int(time.time())),
+                "errors": orjson.dumps(errors).decode(),
+            },
+        )
+
+    # -- finalization --------------------------------------------------------------------
+
+    async def finalize(self, team: str, batch_id: str) -> None:
+        """Join the items' lines, in input order, into the output and error files."""
+        batch = await self.state.get_batch(team, batch_id)
+        if batch is None or batch["status"] in FINAL:
+            return
+        outcomes = await self.state.item_outcomes(team, batch_id)
+        total = int(batch.get("total") or 0)
+        if total == 0 or len(outcomes) < total:
+            return
+        now = str(int(time.time()))
+        if batch["status"] != BatchStatus.finalizing:
+            moved = await self.state.transition(
+                team,
+                batch_id,
+                [BatchStatus.validating, BatchStatus.in_progress, BatchStatus.cancelling],
+                {"status": BatchStatus.finalizing, "finalizing_at": now},
+            )
+            if not moved:
+                return
+        files: dict[str, str] = {}
+        for outcome, field in (("completed", "output_file_id"), ("failed", "error_file_id")):
+            lines = sorted(line for line, o in outcomes.items() if o == outcome)
+            if not lines:
+                continue
+            file_id = new_file_id()
+            await self.blobs.put(file_key(team, file_id), self._joined(team, batch_id, lines))
+            size = await self.blobs.size(file_key(team, file_id)) or 0
+            await self.state.save_file(
+                team,
+                FileObject(
+                    id=file_id,
+                    bytes=size,
+                    created_at=int(now),
+                    filename=f"{batch_id}_{'output' if outcome == 'completed' else 'error'}.jsonl",
+                    purpose="batch_output",
+                ),
+            )
+            files[field] = file_id
+        if batch.get("cancel_requested"):
+            final, stamp = BatchStatus.cancelled, "cancelled_at"
+        elif batch.get("expired_items"):
+            final, stamp = BatchStatus.expired, "expired_at"
+        else:
+            final, stamp = BatchStatus.completed, "completed_at"
+        await self.state.transition(
+            team,
+            batch_id,
+            [BatchStatus.finalizing],
+            {"status": final, stamp: str(int(time.time())), **files},
+        )
+        log.info("batch_finished", team=team, batch_id=batch_id, status=str(final), total=total)
+
+    async def _joined(self, team: str, batch_id: str, lines: list[int]) -> AsyncIterator[bytes]:
+        for line in lines:
+            stored = await self.blobs.get(item_key(team, batch_id, line))
+            yield stored.split(b"\n", 1)[1] + b"\n"

@@ -1,0 +1,166 @@
+"""The official SDK runs a batch end to end: files, batches, output and error files."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from decimal import Decimal
+
+import openai
+import pytest
+
+from tests.batch.conftest import Deployment, jsonl, request_line
+
+pytestmark = [pytest.mark.redis, pytest.mark.slow]
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+VALID = [
+    request_line("hero", "A photorealistic portrait of a lighthouse keeper at dawn, 85mm"),
+    request_line("banner", 'A banner with the headline "Summer Sale"'),
+    request_line("icon", "a flat icon of a paper plane", quality="low"),
+    request_line("anime", "anime girl with a katana under cherry blossoms"),
+]
+INVALID = {
+    "no-prompt": request_line("no-prompt", "x") | {"body": {"model": "auto"}},
+    "bad-size": request_line("bad-size", "a cat", size="999x999"),
+    "too-many": request_line("too-many", "a cat", n=50),
+    "extra-arg": request_line("extra-arg", "a cat", colour="red"),
+    "bad-url": request_line("bad-url", "a cat") | {"url": "/v1/chat/completions"},
+}
+
+
+def sync_error(deployment: Deployment, body: dict) -> dict:  # type: ignore[type-arg]
+    """What POST /v1/images/generations answers for the same body."""
+    with deployment.http() as http:
+        response = http.post("/v1/images/generations", json=body)
+    assert response.status_code == 400, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def test_sdk_batch_of_mixed_lines(deploy: Callable[..., Deployment]) -> None:
+    deployment = deploy(workers=1, alpha={"budgets": [{"period": "day", "limit_usd": 100}]})
+    client = deployment.client()
+    rows: list = [*VALID, *INVALID.values(), "{not json", VALID[0]]  # type: ignore[type-arg]
+    uploaded = client.files.create(file=("mixed.jsonl", jsonl(rows)), purpose="batch")
+    assert uploaded.purpose == "batch" and uploaded.bytes > 0
+    assert client.files.retrieve(uploaded.id).id == uploaded.id
+
+    batch = client.batches.create(
+        input_file_id=uploaded.id,
+        endpoint="/v1/images/generations",
+        completion_window="24h",
+        metadata={"campaign": "summer"},
+    )
+    assert batch.status == "validating"
+    assert batch.metadata == {"campaign": "summer"}
+    done = deployment.wait(batch.id)
+
+    assert done.status == "completed"
+    counts = done.request_counts
+    assert counts is not None
+    assert (counts.total, counts.completed, counts.failed) == (len(rows), len(VALID), 7)
+    assert done.output_file_id and done.error_file_id
+    assert done.completed_at and done.in_progress_at and done.finalizing_at
+
+    output = [json.loads(x) for x in client.files.content(done.output_file_id).text.splitlines()]
+    assert [line["custom_id"] for line in output] == [r["custom_id"] for r in VALID]
+    total_cost = Decimal(0)
+    for line in output:
+        assert line["error"] is None
+        assert line["response"]["status_code"] == 200
+        image = base64.b64decode(line["response"]["body"]["data"][0]["b64_json"])
+        assert image.startswith(PNG)
+        total_cost += Decimal(line["tiergate"]["cost_usd"])
+    tiers = {line["custom_id"]: line["tiergate"]["tier"] for line in output}
+    assert tiers["hero"] == "flagship" and tiers["icon"] == "efficient"
+
+    errors = {
+        (json.loads(x)["custom_id"] or "?"): json.loads(x)
+        for x in client.files.content(done.error_file_id).text.splitlines()
+    }
+    assert len(errors) == 7
+    assert errors["hero"]["response"]["body"]["error"]["code"] == "duplicate_custom_id"
+    for custom_id, row in INVALID.items():
+        response = errors[custom_id]["response"]
+        assert response["status_code"] == 400
+        if custom_id != "bad-url":
+            # The same error body as the synchronous endpoint gives for the same body.
+            assert response["body"] == sync_error(deployment, row["body"]), custom_id
+    assert errors["?"]["response"]["body"]["error"]["code"] == "invalid_json"
+
+    with deployment.http() as http:
+        (window,) = http.get("/v1/budget").json()["windows"]
+    assert Decimal(window["spent_micros"]) / 1_000_000 == total_cost
+    assert window["reserved_micros"] == 0
+    assert Decimal(done.model_extra["spend_usd"]) == total_cost  # type: ignore[index]
+
+
+def test_batch_listing_pages_like_openai(deploy: Callable[..., Deployment]) -> None:
+    deployment = deploy(workers=0)
+    client = deployment.client()
+    uploaded = client.files.create(file=("one.jsonl", jsonl([VALID[2]])), purpose="batch")
+    ids = [
+        client.batches.create(
+            input_file_id=uploaded.id, endpoint="/v1/images/generations", completion_window="24h"
+        ).id
+        for _ in range(3)
+    ]
+    first = client.batches.list(limit=2)
+    assert [b.id for b in first.data] == ids[::-1][:2]
+    assert first.has_more
+    rest = client.batches.list(limit=2, after=first.data[-1].id)
+    assert [b.id for b in rest.data] == [ids[0]] and not rest.has_more
+    assert [b.id for b in client.batches.list().auto_paging_iter()] == ids[::-1]
+
+
+def test_files_and_batches_are_the_teams_own(deploy: Callable[..., Deployment]) -> None:
+    deployment = deploy(workers=0)
+    alpha, beta = deployment.client("alpha"), deployment.client("demo")
+    uploaded = alpha.files.create(file=("a.jsonl", jsonl([VALID[2]])), purpose="batch")
+    batch = alpha.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/images/generations", completion_window="24h"
+    )
+    for call in (
+        lambda: beta.files.retrieve(uploaded.id),
+        lambda: beta.files.content(uploaded.id),
+        lambda: beta.files.delete(uploaded.id),
+        lambda: beta.batches.retrieve(batch.id),
+        lambda: beta.batches.cancel(batch.id),
+        lambda: beta.batches.create(
+            input_file_id=uploaded.id, endpoint="/v1/images/generations", completion_window="24h"
+        ),
+    ):
+        with pytest.raises(openai.NotFoundError):
+            call()
+    assert [b.id for b in beta.batches.list().data] == []
+    assert alpha.files.retrieve(uploaded.id).id == uploaded.id  # untouched
+    assert alpha.files.delete(uploaded.id).deleted
+    with pytest.raises(openai.NotFoundError):
+        alpha.files.retrieve(uploaded.id)
+
+
+def test_upload_limits_are_clear_400s(deploy: Callable[..., Deployment]) -> None:
+    deployment = deploy(
+        workers=0, env={"TIERGATE_BATCH_MAX_FILE_BYTES": "4096", "TIERGATE_BATCH_MAX_FILE_LINES": "3"}
+    )
+    client = deployment.client()
+    cases = {
+        "too_many_requests_in_file": jsonl([VALID[2]] * 4),
+        "file_too_large": jsonl([request_line("big", "a cat " * 2000)]),
+        "empty_file": b"\n\n",
+    }
+    for code, content in cases.items():
+        with pytest.raises(openai.BadRequestError) as refused:
+            client.files.create(file=("f.jsonl", content), purpose="batch")
+        assert refused.value.code == code
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.files.create(file=("f.jsonl", jsonl([VALID[2]])), purpose="fine-tune")
+    assert refused.value.param == "purpose"
+    uploaded = client.files.create(file=("f.jsonl", jsonl([VALID[2]])), purpose="batch")
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.batches.create(
+            input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+    assert refused.value.param == "endpoint"
