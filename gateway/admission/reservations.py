@@ -141,13 +141,18 @@ class Admission:
         )
         return next((b.soft_limit_fraction for b in budgets if b.period.value == state.period), 0.8)
 
-    async def snapshot(self, principal: Principal, now: datetime) -> BudgetSnapshot:
+    async def snapshot(
+        self,
+        principal: Principal,
+        now: datetime,
+        extra_rate_limits: tuple[RateLimit, ...] = (),
+    ) -> BudgetSnapshot:
         assert principal.team is not None
         try:
             return await self.store.snapshot(
                 principal.team,
                 self.windows_for(principal, now),
-                self.rate_limits_for(principal),
+                self.rate_limits_for(principal) + extra_rate_limits,
                 _ms(now),
             )
         except budget_store.StoreError as exc:

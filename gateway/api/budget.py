@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from gateway.api.state import get_state
+from gateway.batch.pacing import batch_rate_limit
 from gateway.budget.store import StoreError
 from gateway.errors import PermissionDenied, StoreUnavailable
 
@@ -59,7 +60,10 @@ async def get_budget(request: Request) -> BudgetReport:
         raise PermissionDenied("Use a team key: /v1/budget reports the calling team's budget.")
     admission = state.service.admission
     now = state.service.clock()
-    snapshot = await admission.snapshot(principal, now)
+    # The team's batch share too: what its batches hold of its concurrency and rate.
+    snapshot = await admission.snapshot(
+        principal, now, (batch_rate_limit(state.policy, principal.team),)
+    )
     try:
         stats = await state.store.latency_stats(
             list(state.policy.tiers),

@@ -40,10 +40,11 @@ from gateway.batch.models import (
     new_file_id,
     output_line,
 )
+from gateway.batch.pacing import batch_rate_limit, batch_spend_window, spend_window_name
 from gateway.batch.queue import JobQueue
 from gateway.batch.state import BatchState, ItemRecorded
 from gateway.blobs import BlobNotFound, Blobs
-from gateway.budget.store import DuplicateReservation, RateLimit, Window
+from gateway.budget.store import DuplicateReservation
 from gateway.errors import (
     AuthenticationFailed,
     BudgetExceeded,
@@ -166,12 +167,13 @@ class Executor:
                 ),
             )
 
+        window = batch_spend_window(batch)
         attempt = 0
         while True:
             context = JobContext(
                 reservation_id=f"batch:{batch_id}:{line}" + (f":{attempt}" if attempt else ""),
-                windows=self._windows(batch),
-                rate_limits=self._rate_limits(team),
+                windows=(window,) if window is not None else (),
+                rate_limits=(batch_rate_limit(self.policy, team),),
                 ledger={"batch_id": batch_id, "batch_line": str(line)},
                 before_call=still_wanted,
                 before_settle=keep,
@@ -196,7 +198,7 @@ class Executor:
                     "The batch was cancelled before this request ran.",
                 )
             except BudgetExceeded as exc:
-                if exc.blocking == f"budget:batch:batch:{batch_id}" and exc.shortfall_is_spent:
+                if exc.blocking == spend_window_name(batch_id) and exc.shortfall_is_spent:
                     refusal = BudgetExceeded(
                         "The batch reached its metadata.max_spend_usd; this request was not "
                         "sent to any model.",
@@ -214,18 +216,6 @@ class Executor:
             )
             await self.after_record(team, batch_id, recorded)
             return "completed"
-
-    def _windows(self, batch: dict[str, str]) -> tuple[Window, ...]:
-        cap = batch.get("max_spend_micros")
-        if not cap:
-            return ()
-        ttl = max(60, int(batch["expires_at"]) - int(time.time()) + 86_400)
-        return (Window(f"batch:{batch['id']}", "batch", "all", int(cap), ttl),)
-
-    def _rate_limits(self, team: str) -> tuple[RateLimit, ...]:
-        limits = self.policy.teams[team]
-        concurrent, rpm = limits.batch.resolved(limits.rate_limits)
-        return (RateLimit("batch", rpm, concurrent),)
 
     def _success_line(self, line_id: str, custom_id: str, outcome: Outcome) -> bytes:
         head = orjson.dumps({"id": line_id, "custom_id": custom_id, "response": None})[

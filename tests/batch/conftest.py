@@ -33,8 +33,15 @@ class Deployment:
         port = free_port()
         worker = Server(
             [
-                sys.executable, "-m", "gateway.cli", "worker", "--policy", str(self.policy),
-                "--metrics-port", str(port), *extra,
+                sys.executable,
+                "-m",
+                "gateway.cli",
+                "worker",
+                "--policy",
+                str(self.policy),
+                "--metrics-port",
+                str(port),
+                *extra,
             ],
             port,
             env=self.env,
@@ -72,9 +79,7 @@ class Deployment:
 
 
 @pytest.fixture
-def deploy(
-    tmp_path: Path, sim_env: dict[str, str]
-) -> Iterator[Callable[..., Deployment]]:
+def deploy(tmp_path: Path, sim_env: dict[str, str]) -> Iterator[Callable[..., Deployment]]:
     """deploy(teams=..., env=..., workers=1): a gateway (no in-process worker) and workers."""
     require_redis()
     made: list[Deployment] = []

@@ -78,7 +78,9 @@ def test_a_worker_killed_mid_run_loses_and_doubles_nothing(
         env=slow_sims,
         alpha={"budgets": [{"period": "day", "limit_usd": 100}], "batch": {"max_concurrent": 8}},
     )
-    rows = [request_line(f"item-{i}", f"a flat icon of a paper plane number {i}") for i in range(40)]
+    rows = [
+        request_line(f"item-{i}", f"a flat icon of a paper plane number {i}") for i in range(40)
+    ]
     batch_id = submit(deployment, rows)
     client = deployment.client()
     deadline = time.monotonic() + 30

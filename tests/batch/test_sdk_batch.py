@@ -143,7 +143,8 @@ def test_files_and_batches_are_the_teams_own(deploy: Callable[..., Deployment]) 
 
 def test_upload_limits_are_clear_400s(deploy: Callable[..., Deployment]) -> None:
     deployment = deploy(
-        workers=0, env={"TIERGATE_BATCH_MAX_FILE_BYTES": "4096", "TIERGATE_BATCH_MAX_FILE_LINES": "3"}
+        workers=0,
+        env={"TIERGATE_BATCH_MAX_FILE_BYTES": "4096", "TIERGATE_BATCH_MAX_FILE_LINES": "3"},
     )
     client = deployment.client()
     cases = {
