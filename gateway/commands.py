@@ -128,8 +128,27 @@ def demo(args: argparse.Namespace) -> int:
             children.append(proc)
             wait_http_ok(f"http://127.0.0.1:{port}/healthz", proc=proc)
         store = os.environ.get("TIERGATE_STORE", "memory://")
+        if not store.startswith("memory://"):
+            # A shared store: batches run in a worker process, as in production. With
+            # memory:// the gateway runs them itself (no other process can see them).
+            os.environ["TIERGATE_BATCH_IN_PROCESS_WORKER"] = "false"
+            children.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "gateway.cli",
+                        "worker",
+                        "--policy",
+                        str(default_policy_path()),
+                    ],
+                    env={**os.environ, "TIERGATE_LOG_LEVEL": "warning"},
+                )
+            )
         print(
-            f"tiergate demo: gateway on http://127.0.0.1:{args.port}/v1 (store {store})", flush=True
+            f"tiergate demo: gateway on http://127.0.0.1:{args.port}/v1 (store {store}; "
+            f"batches run {'in a worker process' if not store.startswith('memory://') else 'in the gateway'})",
+            flush=True,
         )
         print(f"TIERGATE_DEMO_KEY={DEMO_KEY}", flush=True)
         print("Ctrl-C stops the gateway and both simulators.", flush=True)

@@ -24,6 +24,7 @@ from gateway.reports.model import (
     Rejections,
     ReportPeriod,
     RoutingOutcomes,
+    SourceUsage,
     TeamReport,
     TierLatency,
     TierUsage,
@@ -66,6 +67,16 @@ def build_team_report(
             baseline=Money.of(baseline),
             savings=Money.of(baseline - cost),
             savings_percent=round((baseline - cost) * 100 / baseline, 2) if baseline else None,
+            live=SourceUsage(
+                requests=total["requests"] - total["source:batch:requests"],
+                images=total["images"] - total["source:batch:images"],
+                cost=Money.of(cost - total["source:batch:cost_micros"]),
+            ),
+            batch=SourceUsage(
+                requests=total["source:batch:requests"],
+                images=total["source:batch:images"],
+                cost=Money.of(total["source:batch:cost_micros"]),
+            ),
         ),
         budgets=[budget_usage(budget, days, period) for budget in budgets],
         tiers=[tier_usage(tier, total) for tier in tiers],
@@ -113,6 +124,8 @@ def build_team_report(
                 cost=Money.of(fields.get("cost_micros", 0)),
                 baseline=Money.of(fields.get("baseline_micros", 0)),
                 tier_cost={t: Money.of(fields.get(f"tier:{t}:cost_micros", 0)) for t in tiers},
+                batch_images=fields.get("source:batch:images", 0),
+                batch_cost=Money.of(fields.get("source:batch:cost_micros", 0)),
             )
             for day, fields in days.items()
         ],

@@ -101,6 +101,16 @@ def team_section(report: TeamReport) -> str:
         )
     else:
         parts.append("<p>This team has no budgets.</p>")
+    parts.append("<h2>Live and batch</h2>")
+    parts.append(
+        _table(
+            ["source", "requests", "images", "cost"],
+            [
+                [name, str(u.requests), str(u.images), _usd(u.cost.usd)]
+                for name, u in (("live", report.totals.live), ("batch", report.totals.batch))
+            ],
+        )
+    )
     parts.append("<h2>Tiers</h2>")
     parts.append(
         _table(

@@ -73,6 +73,14 @@ class Totals(ReportModel):
     savings_percent: float | None = Field(
         description="savings / baseline * 100; null without a baseline."
     )
+    live: SourceUsage = Field(description="Synchronous calls (POST /v1/images/generations).")
+    batch: SourceUsage = Field(description="Items of batches (POST /v1/batches).")
+
+
+class SourceUsage(ReportModel):
+    requests: int
+    images: int
+    cost: Money
 
 
 class BudgetWindowUsage(ReportModel):
@@ -169,6 +177,8 @@ class DailyUsage(ReportModel):
     cost: Money
     baseline: Money
     tier_cost: dict[str, Money]
+    batch_images: int = Field(description="Of the day's images, those made for batches.")
+    batch_cost: Money = Field(description="Of the day's cost, that of batch items.")
 
 
 class TeamReport(ReportModel):

@@ -53,6 +53,9 @@ def csv_header(tiers: Sequence[str]) -> list[str]:
         "baseline_usd",
         "savings_micros",
         "savings_usd",
+        "batch_images",
+        "batch_cost_micros",
+        "batch_cost_usd",
     ]
     for tier in tiers:
         header += [f"{tier}_cost_micros", f"{tier}_cost_usd"]
@@ -75,6 +78,8 @@ def render_csv(reports: Sequence[TeamReport]) -> str:
         cost: Money,
         baseline: Money,
         tier_cost: dict[str, Money],
+        batch_images: int,
+        batch_cost: Money,
     ) -> list[str | int]:
         savings = Money.of(baseline.micros - cost.micros)
         cells: list[str | int] = [
@@ -88,6 +93,9 @@ def render_csv(reports: Sequence[TeamReport]) -> str:
             baseline.usd,
             savings.micros,
             savings.usd,
+            batch_images,
+            batch_cost.micros,
+            batch_cost.usd,
         ]
         for tier in tiers:
             amount = tier_cost.get(tier, Money.of(0))
@@ -105,6 +113,8 @@ def render_csv(reports: Sequence[TeamReport]) -> str:
                     day.cost,
                     day.baseline,
                     day.tier_cost,
+                    day.batch_images,
+                    day.batch_cost,
                 )
             )
         t = report.totals
@@ -117,6 +127,8 @@ def render_csv(reports: Sequence[TeamReport]) -> str:
                 t.cost,
                 t.baseline,
                 {tier.tier: tier.cost for tier in report.tiers},
+                t.batch.images,
+                t.batch.cost,
             )
         )
     return out.getvalue()
@@ -157,6 +169,15 @@ def render_markdown(report: TeamReport) -> str:
         headline(report),
         "",
     ]
+    lines += ["## Live and batch", ""]
+    lines += _table(
+        ["source", "requests", "images", "cost (USD)"],
+        [
+            [name, u.requests, u.images, u.cost.usd]
+            for name, u in (("live", report.totals.live), ("batch", report.totals.batch))
+        ],
+    )
+    lines += [""]
     lines += ["## Budgets", ""]
     if report.budgets:
         lines += _table(

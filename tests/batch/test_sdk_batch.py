@@ -165,3 +165,47 @@ def test_upload_limits_are_clear_400s(deploy: Callable[..., Deployment]) -> None
             input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
         )
     assert refused.value.param == "endpoint"
+
+
+def test_reports_split_batch_from_live_and_metrics_show_the_queue(
+    deploy: Callable[..., Deployment],
+) -> None:
+    deployment = deploy(workers=1)
+    with deployment.http() as http:
+        live = http.post("/v1/images/generations", json={"prompt": "a flat icon of a kite"})
+        assert live.status_code == 200
+    rows = [request_line(f"r-{i}", f"a flat icon of a paper plane {i}") for i in range(3)]
+    client = deployment.client()
+    uploaded = client.files.create(file=("r.jsonl", jsonl(rows)), purpose="batch")
+    done = deployment.wait(
+        client.batches.create(
+            input_file_id=uploaded.id, endpoint="/v1/images/generations", completion_window="24h"
+        ).id
+    )
+    with deployment.http() as http:
+        report = http.get("/v1/reports/teams/alpha").json()
+        csv_text = http.get("/v1/reports/teams/alpha", params={"format": "csv"}).text
+        markdown = http.get("/v1/reports/teams/alpha", params={"format": "md"}).text
+    totals = report["totals"]
+    assert totals["batch"]["images"] == 3 and totals["live"]["images"] == 1
+    assert Decimal(str(totals["batch"]["cost"]["usd"])) == Decimal(done.model_extra["spend_usd"])  # type: ignore[index]
+    assert (
+        totals["batch"]["cost"]["micros"] + totals["live"]["cost"]["micros"]
+        == totals["cost"]["micros"]
+    )
+    assert "batch_cost_usd" in csv_text.splitlines()[0]
+    assert "## Live and batch" in markdown
+
+    import httpx
+
+    from tests.conftest import ADMIN_KEY
+
+    scrape = httpx.get(
+        deployment.workers[0].url + "/metrics", headers={"authorization": f"Bearer {ADMIN_KEY}"}
+    ).text
+    assert 'tiergate_batch_jobs_total{outcome="completed"} 3.0' in scrape
+    assert "tiergate_batch_item_seconds_bucket" in scrape
+    gateway_scrape = httpx.get(
+        deployment.gateway.url + "/metrics", headers={"authorization": f"Bearer {ADMIN_KEY}"}
+    ).text
+    assert 'tiergate_batch_queue_jobs{state="waiting"}' in gateway_scrape
