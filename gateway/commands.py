@@ -145,9 +145,10 @@ def demo(args: argparse.Namespace) -> int:
                     env={**os.environ, "TIERGATE_LOG_LEVEL": "warning"},
                 )
             )
+        runner = "in the gateway" if store.startswith("memory://") else "in a worker process"
         print(
             f"tiergate demo: gateway on http://127.0.0.1:{args.port}/v1 (store {store}; "
-            f"batches run {'in a worker process' if not store.startswith('memory://') else 'in the gateway'})",
+            f"batches run {runner})",
             flush=True,
         )
         print(f"TIERGATE_DEMO_KEY={DEMO_KEY}", flush=True)
