@@ -101,6 +101,7 @@ def test_deploy_holds_the_expected_files() -> None:
         "k8s/pdb.yaml",
         "k8s/secret.yaml",
         "k8s/service.yaml",
+        "k8s/worker.yaml",
         "lb/haproxy.cfg",
         "policy/compose.yaml",
         "prometheus/prometheus.yml",
@@ -186,9 +187,23 @@ def test_compose_services(services: dict[str, Obj]) -> None:
         "gateway-2",
         "lb",
         "prometheus",
+        "worker",
     }
     assert set(gateway_services(services)) == {"gateway-1", "gateway-2"}
     assert set(simulator_services(services)) == {"sim-efficient", "sim-flagship"}
+
+
+def test_the_worker_shares_the_gateways_store_blobs_and_policy(services: dict[str, Obj]) -> None:
+    worker = services["worker"]
+    assert worker["entrypoint"][:2] == ["tiergate", "worker"]
+    for name, gateway in gateway_services(services).items():
+        assert environment(worker) == environment(gateway), name
+        assert worker["volumes"] == gateway["volumes"], name
+    assert environment(worker)["TIERGATE_BLOB_STORE"] == "file:///var/lib/tiergate/blobs"
+    assert any(v.startswith("blobs:/var/lib/tiergate/blobs") for v in worker["volumes"])
+    assert set(worker["depends_on"]) == {"redis", "sim-efficient", "sim-flagship"}
+    port = worker["entrypoint"][worker["entrypoint"].index("--metrics-port") + 1]
+    assert f"http://127.0.0.1:{port}/metrics" in worker["healthcheck"]["test"][-1]
 
 
 def test_tiergate_services_build_the_image_from_the_repository(services: dict[str, Obj]) -> None:
@@ -525,14 +540,40 @@ def k8s() -> dict[tuple[str, str], Obj]:
     return objects
 
 
-def one(k8s: dict[tuple[str, str], Obj], kind: str) -> Obj:
-    (obj,) = [o for (k, _), o in k8s.items() if k == kind]
+def one(k8s: dict[tuple[str, str], Obj], kind: str, component: str = "gateway") -> Obj:
+    (obj,) = [
+        o
+        for (k, _), o in k8s.items()
+        if k == kind and o["metadata"]["labels"]["app.kubernetes.io/component"] == component
+    ]
     return obj
 
 
 def container(k8s: dict[tuple[str, str], Obj]) -> Obj:
     (c,) = one(k8s, "Deployment")["spec"]["template"]["spec"]["containers"]
     return c
+
+
+def test_the_worker_pod_runs_like_the_gateway_pod(k8s: dict[tuple[str, str], Obj]) -> None:
+    gateway, worker = one(k8s, "Deployment"), one(k8s, "Deployment", "worker")
+    (g,) = gateway["spec"]["template"]["spec"]["containers"]
+    (w,) = worker["spec"]["template"]["spec"]["containers"]
+    assert w["command"][:2] == ["tiergate", "worker"]
+    for key in ("envFrom", "env", "volumeMounts", "securityContext", "image"):
+        assert w[key] == g[key], key
+    gspec, wspec = gateway["spec"]["template"]["spec"], worker["spec"]["template"]["spec"]
+    assert wspec["volumes"] == gspec["volumes"]
+    assert wspec["securityContext"] == gspec["securityContext"]
+    port = int(w["command"][w["command"].index("--metrics-port") + 1])
+    assert w["ports"] == [{"name": "metrics", "containerPort": port, "protocol": "TCP"}]
+    assert w["livenessProbe"]["httpGet"] == {"path": "/metrics", "port": "metrics"}
+    drain = int(settings_data(k8s)["TIERGATE_DRAIN_SECONDS"])
+    assert wspec["terminationGracePeriodSeconds"] > drain
+    assert (
+        worker["spec"]["selector"]["matchLabels"]
+        == worker["spec"]["template"]["metadata"]["labels"]
+    )
+    assert settings_data(k8s)["TIERGATE_BLOB_STORE"].startswith("s3://")
 
 
 def settings_data(k8s: dict[tuple[str, str], Obj]) -> dict[str, str]:
@@ -546,6 +587,7 @@ def test_kinds_and_api_versions(k8s: dict[tuple[str, str], Obj]) -> None:
         [
             "ConfigMap",
             "ConfigMap",
+            "Deployment",
             "Deployment",
             "HorizontalPodAutoscaler",
             "PodDisruptionBudget",
