@@ -102,9 +102,25 @@ def wait_http_ok(
     raise RuntimeError(f"{url} did not answer within {timeout_s} s")
 
 
+def die_with_parent() -> None:
+    """In a demo child: receive SIGTERM when the demo process dies, however it dies (Linux's
+    PR_SET_PDEATHSIG; elsewhere the demo's own cleanup is all there is)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def demo(args: argparse.Namespace) -> int:
     """Both simulators as child processes, the gateway in this one; Ctrl-C stops all of it."""
     children: list[subprocess.Popen[bytes]] = []
+    # uvicorn re-raises the SIGTERM it caught once it has shut down; as an exception (not
+    # the default handler's instant death) it lets the cleanup below stop the children.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     env = dict(os.environ)
     try:
         for profile, port in DEMO_SIMULATOR_PORTS.items():
@@ -124,6 +140,7 @@ def demo(args: argparse.Namespace) -> int:
                     str(args.latency_scale),
                 ],
                 env=env,
+                preexec_fn=die_with_parent,
             )
             children.append(proc)
             wait_http_ok(f"http://127.0.0.1:{port}/healthz", proc=proc)
@@ -143,6 +160,7 @@ def demo(args: argparse.Namespace) -> int:
                         str(default_policy_path()),
                     ],
                     env={**os.environ, "TIERGATE_LOG_LEVEL": "warning"},
+                    preexec_fn=die_with_parent,
                 )
             )
         runner = "in the gateway" if store.startswith("memory://") else "in a worker process"

@@ -95,8 +95,9 @@ class BatchWorker:
         outcome = "error"
         try:
             job = orjson.loads(delivery.job)
+            names = {"b": "batch_id", "t": "team", "l": "batch_line", "k": "batch_job"}
             structlog.contextvars.bind_contextvars(
-                batch_id=job.get("b"), team=job.get("t"), batch_line=job.get("l")
+                **{name: job[key] for key, name in names.items() if key in job}
             )
             outcome = await self.executor.handle(job)
             await self.queue.ack([delivery.id])
