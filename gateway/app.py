@@ -12,6 +12,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from gateway.admission.idempotency import Idempotency, open_idempotency_backend
 from gateway.admission.journal import SpendJournal, run_replayer
@@ -74,7 +75,20 @@ async def render_http_error(request: Request, exc: Exception) -> JSONBytesRespon
     response.status_code = exc.status_code
     if exc.headers:
         response.headers.update(exc.headers)
+    if exc.status_code == 405:
+        # Starlette names only the first route that matched the path; a path served by
+        # several routes (GET and POST /v1/files) takes every one of their methods.
+        response.headers["allow"] = ", ".join(sorted(allowed_methods(request)))
     return response
+
+
+def allowed_methods(request: Request) -> set[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return methods
 
 
 async def render_validation_error(request: Request, exc: Exception) -> JSONBytesResponse:

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from gateway.api.models import ImageGenerationRequest
+from gateway.batch.models import BatchCreateRequest
 from gateway.policy.schema import Policy
 
 REF_TEMPLATE = "#/components/schemas/{model}"
@@ -32,6 +33,9 @@ def install_openapi(app: FastAPI, policy: Policy) -> None:
             properties["model"]["enum"] = list(dict.fromkeys(models))
             properties["size"]["enum"] = ["auto", *sizes]
             components["ImageGenerationRequest"] = request_schema
+            batch_schema = BatchCreateRequest.model_json_schema(ref_template=REF_TEMPLATE)
+            components.update(batch_schema.pop("$defs", {}))
+            components["BatchCreateRequest"] = batch_schema
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
@@ -10,7 +11,7 @@ from fastapi import APIRouter, Request
 from gateway.api.parsing import parse_json_body
 from gateway.api.responses import JSONBytesResponse
 from gateway.batch.executor import encode_job
-from gateway.batch.files_api import _limit, team_runtime
+from gateway.batch.files_api import ERRORS, _limit, team_runtime
 from gateway.batch.models import (
     FINAL,
     Batch,
@@ -26,6 +27,15 @@ from gateway.errors import InvalidRequest, NotFound
 from gateway.service import format_usd
 
 router = APIRouter()
+
+_CREATE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/BatchCreateRequest"}}
+        },
+    }
+}
 
 #: Largest ``POST /v1/batches`` body (it names a file; it does not carry one).
 MAX_CREATE_BYTES = 64 * 1024
@@ -66,7 +76,7 @@ def batch_object(fields: dict[str, str]) -> Batch:
     )
 
 
-@router.post("/v1/batches")
+@router.post("/v1/batches", response_model=Batch, responses=ERRORS, openapi_extra=_CREATE_BODY)
 async def create_batch(request: Request) -> JSONBytesResponse:
     _, team, principal, runtime = team_runtime(request)
     raw = await request.body()
@@ -108,12 +118,12 @@ async def _team_batch(request: Request, batch_id: str) -> dict[str, str]:
     return fields
 
 
-@router.get("/v1/batches/{batch_id}")
+@router.get("/v1/batches/{batch_id}", response_model=Batch, responses=ERRORS)
 async def get_batch(request: Request, batch_id: str) -> JSONBytesResponse:
     return JSONBytesResponse(batch_object(await _team_batch(request, batch_id)).model_dump())
 
 
-@router.get("/v1/batches")
+@router.get("/v1/batches", response_model=BatchList, responses=ERRORS)
 async def list_batches(
     request: Request, limit: int = 20, after: str | None = None
 ) -> JSONBytesResponse:
@@ -129,7 +139,7 @@ async def list_batches(
     return JSONBytesResponse(page.model_dump())
 
 
-@router.post("/v1/batches/{batch_id}/cancel")
+@router.post("/v1/batches/{batch_id}/cancel", response_model=Batch, responses=ERRORS)
 async def cancel_batch(request: Request, batch_id: str) -> JSONBytesResponse:
     """Cancelling: no item starts after this; running ones finish (and are charged), and
     the batch becomes ``cancelled`` once every item is accounted for."""

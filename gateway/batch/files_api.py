@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.datastructures import UploadFile
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Message
 
+from gateway.api.models import ErrorResponse
 from gateway.api.responses import JSONBytesResponse
 from gateway.api.state import AppState, get_state
 from gateway.auth import Principal
@@ -19,6 +21,28 @@ from gateway.blobs import BlobNotFound
 from gateway.errors import InvalidRequest, NotFound, PermissionDenied
 
 router = APIRouter()
+
+#: What every files and batches route may answer besides its 200 (all in the OpenAI shape).
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 503)
+}
+_UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file", "purpose"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "purpose": {"type": "string", "enum": ["batch"]},
+                    },
+                }
+            }
+        },
+    }
+}
 
 #: What a multipart envelope may add to the file it carries (boundaries, headers, purpose).
 ENVELOPE_BYTES = 64 * 1024
@@ -59,7 +83,7 @@ def capped_receive(request: Request, limit: int) -> None:
     request._receive = counting
 
 
-@router.post("/v1/files")
+@router.post("/v1/files", response_model=FileObject, responses=ERRORS, openapi_extra=_UPLOAD_BODY)
 async def upload_file(request: Request) -> JSONBytesResponse:
     _, team, _, runtime = team_runtime(request)
     limit = runtime.max_file_bytes
@@ -120,7 +144,7 @@ async def _measure(upload: UploadFile) -> tuple[int, int]:
     return size, lines + pending
 
 
-@router.get("/v1/files")
+@router.get("/v1/files", response_model=FileList, responses=ERRORS)
 async def list_files(
     request: Request, limit: int = 20, after: str | None = None, purpose: str | None = None
 ) -> JSONBytesResponse:
@@ -146,13 +170,16 @@ async def _team_file(request: Request, file_id: str) -> tuple[str, BatchRuntime,
     return team, runtime, file
 
 
-@router.get("/v1/files/{file_id}")
+@router.get("/v1/files/{file_id}", response_model=FileObject, responses=ERRORS)
 async def get_file(request: Request, file_id: str) -> JSONBytesResponse:
     _, _, file = await _team_file(request, file_id)
     return JSONBytesResponse(file.model_dump())
 
 
-@router.get("/v1/files/{file_id}/content")
+@router.get(
+    "/v1/files/{file_id}/content",
+    responses={**ERRORS, 200: {"content": {"application/jsonl": {}}}},
+)
 async def file_content(request: Request, file_id: str) -> Response:
     team, runtime, file = await _team_file(request, file_id)
     try:
@@ -166,7 +193,7 @@ async def file_content(request: Request, file_id: str) -> Response:
     )
 
 
-@router.delete("/v1/files/{file_id}")
+@router.delete("/v1/files/{file_id}", response_model=FileDeleted, responses=ERRORS)
 async def delete_file(request: Request, file_id: str) -> JSONBytesResponse:
     team, runtime, file = await _team_file(request, file_id)
     await runtime.state.delete_file(team, file.id)
