@@ -59,6 +59,16 @@ def lines_of(deployment: Deployment, file_id: str | None) -> list[dict]:  # type
     return [json.loads(x) for x in text.splitlines()]
 
 
+def in_flight(worker: Server) -> float:
+    """The worker's tiergate_batch_items_in_flight, from its metrics port."""
+    metrics = httpx.get(worker.url + "/metrics").text
+    return next(
+        float(line.split()[-1])
+        for line in metrics.splitlines()
+        if line.startswith("tiergate_batch_items_in_flight ")
+    )
+
+
 def submit(deployment: Deployment, rows: list, **create: object) -> str:  # type: ignore[type-arg]
     client = deployment.client()
     uploaded = client.files.create(file=("b.jsonl", jsonl(rows)), purpose="batch")
@@ -83,19 +93,15 @@ def test_a_worker_killed_mid_run_loses_and_doubles_nothing(
     ]
     batch_id = submit(deployment, rows)
     client = deployment.client()
-    deadline = time.monotonic() + 30
-    while client.batches.retrieve(batch_id).request_counts.completed < 6:  # type: ignore[union-attr]
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
     victim = deployment.workers[0]
     assert victim.proc is not None
-    metrics = httpx.get(victim.url + "/metrics").text
-    running = next(
-        float(line.split()[-1])
-        for line in metrics.splitlines()
-        if line.startswith("tiergate_batch_items_in_flight ")
-    )
-    assert running > 0  # killed mid-item, with jobs in hand
+    deadline = time.monotonic() + 30
+    while True:  # kill it mid-item: once the batch is under way and it holds jobs
+        assert time.monotonic() < deadline, "the victim never held a job"
+        running = in_flight(victim)
+        if running > 0 and client.batches.retrieve(batch_id).request_counts.completed >= 4:  # type: ignore[union-attr]
+            break
+        time.sleep(0.02)
     victim.proc.send_signal(signal.SIGKILL)
     victim.proc.wait()
 
