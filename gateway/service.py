@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 import structlog
 
 from gateway.admission.headers import budget_headers, rate_headers
@@ -26,11 +25,12 @@ from gateway.auth import Principal
 from gateway.budget.store import RateLimit, Window
 from gateway.classify import Classification, Classifier
 from gateway.errors import GatewayError, InvalidRequest, PermissionDenied
+from gateway.outcome import Outcome
 from gateway.policy.schema import Policy, Tier
 from gateway.resilience import ResilientCaller
 from gateway.routing import RouteContext, RoutingDecision, decide_route
 from gateway.tokens import count_text_tokens
-from gateway.upstream.backend import UpstreamCall, UpstreamResult, image_pieces
+from gateway.upstream.backend import UpstreamCall
 from gateway.usage import cancelled_increments, success_increments, unsettled_increments
 
 log = structlog.get_logger("gateway.service")
@@ -40,42 +40,6 @@ Clock = Callable[[], datetime]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def format_usd(micros: int) -> str:
-    return f"{micros / 1_000_000:.6f}"
-
-
-@dataclass(slots=True)
-class Outcome:
-    """What one successful generation produced, for the response body, headers and the log."""
-
-    request_id: str
-    decision: RoutingDecision
-    result: UpstreamResult
-    text_tokens: int
-    image_tokens: int
-    cost_micros: int
-    estimate_micros: int
-    usage_reported: bool
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def body(self) -> list[bytes | memoryview]:
-        """The ``ImagesResponse`` JSON as byte pieces: each image is its upstream bytes (no
-        copy), between orjson-rendered fields; the same document ``orjson.dumps`` would give."""
-        usage = orjson.dumps(
-            {
-                "input_tokens": self.text_tokens,
-                "input_tokens_details": {"text_tokens": self.text_tokens, "image_tokens": 0},
-                "output_tokens": self.image_tokens,
-                "total_tokens": self.text_tokens + self.image_tokens,
-            }
-        )
-        pieces: list[bytes | memoryview] = [b'{"created":%d,"data":[' % self.result.created]
-        for index, image in enumerate(image_pieces(self.result.images_b64)):
-            pieces += (b'{"b64_json":"' if index == 0 else b',{"b64_json":"', image, b'"}')
-        pieces.append(b'],"usage":' + usage + b"}")
-        return pieces
 
 
 @dataclass(frozen=True, slots=True)

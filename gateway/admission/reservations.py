@@ -12,16 +12,15 @@ never depend on it: reserve checks them atomically.
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
 
-from gateway.admission.headers import budget_headers, rate_headers
 from gateway.admission.journal import SpendJournal, SpendRecord
 from gateway.admission.localcap import LocalCap
+from gateway.admission.refusals import refusal
 from gateway.admission.unconfirmed import UnconfirmedReservations
 from gateway.auth import Principal
 from gateway.budget import store as budget_store
@@ -35,7 +34,7 @@ from gateway.budget.store import (
     Window,
     WindowState,
 )
-from gateway.errors import BudgetExceeded, RateLimited, StoreUnavailable
+from gateway.errors import StoreUnavailable
 from gateway.metrics import Metrics
 from gateway.policy.schema import Budget, Period, Policy
 from gateway.routing import RouteContext
@@ -256,52 +255,10 @@ class Admission:
                 request.windows,
                 day=day_bucket(now),
             )
-        headers = {
-            **budget_headers(result.window_states),
-            **rate_headers(result.rate_states, now_ms),
-        }
         await self.count_rejection(
             principal.team, "budget" if result.reason == "budget_exceeded" else "rate", now
         )
-        if result.reason == "budget_exceeded":
-            period = (result.blocking or "budget:day:team").split(":")[1]
-            refusal = BudgetExceeded(
-                f"Budget exceeded for this {period} ({result.blocking}); "
-                "the request was not sent to any model.",
-                headers=headers,
-            )
-            refusal.blocking = result.blocking
-            blocked_window = next(
-                (
-                    w
-                    for w in result.window_states
-                    if f"budget:{w.period}:{w.scope}" == result.blocking
-                ),
-                None,
-            )
-            refusal.shortfall_is_spent = (
-                blocked_window is not None
-                and blocked_window.spent_micros + estimate_micros > blocked_window.limit_micros
-            )
-            raise refusal
-        blocked = next(
-            (
-                s
-                for s in result.rate_states
-                if result.blocking and result.blocking.split(":", 1)[1] == s.scope
-            ),
-            None,
-        )
-        retry_after_ms = (blocked.retry_after_ms if blocked else None) or 1000
-        if result.reason == "concurrency_limited":
-            retry_after_ms = 1000
-        headers["retry-after"] = str(max(1, math.ceil(retry_after_ms / 1000)))
-        what = (
-            "concurrent requests"
-            if result.reason == "concurrency_limited"
-            else "requests per minute"
-        )
-        raise RateLimited(f"Rate limit reached for {what} ({result.blocking}).", headers=headers)
+        raise refusal(result, estimate_micros, now_ms)
 
     async def count_rejection(self, team: str, kind: str, now: datetime) -> None:
         """Best effort: a refused request still shows in the team's report and metrics."""

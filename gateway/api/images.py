@@ -27,7 +27,8 @@ from gateway.errors import (
     PermissionDenied,
     RequestTimeout,
 )
-from gateway.service import estimate_usage, format_usd
+from gateway.outcome import format_usd
+from gateway.service import estimate_usage
 
 log = structlog.get_logger("gateway.api.images")
 router = APIRouter()

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Request
 
 from gateway.api.parsing import parse_json_body
 from gateway.api.responses import JSONBytesResponse
-from gateway.batch.executor import encode_job
 from gateway.batch.files_api import ERRORS, _limit, team_runtime
+from gateway.batch.jobs import encode_job
 from gateway.batch.models import (
     FINAL,
     Batch,
@@ -24,7 +24,7 @@ from gateway.batch.models import (
     window_seconds,
 )
 from gateway.errors import InvalidRequest, NotFound
-from gateway.service import format_usd
+from gateway.outcome import format_usd
 
 router = APIRouter()
 

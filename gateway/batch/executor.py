@@ -20,42 +20,38 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import structlog
-from pydantic import ValidationError
 
 from gateway.api.models import ImageGenerationRequest
-from gateway.api.parsing import parse_json_body, validation_error
 from gateway.auth import KeyRing
+from gateway.batch.finalize import finalize_batch
+from gateway.batch.jobs import encode_job, item_blob, item_key
 from gateway.batch.models import (
     FINAL,
-    BatchStatus,
-    FileObject,
-    InputLine,
     error_line,
-    new_file_id,
     output_line,
 )
 from gateway.batch.pacing import batch_rate_limit, batch_spend_window, spend_window_name
 from gateway.batch.queue import JobQueue
 from gateway.batch.state import BatchState, ItemRecorded
-from gateway.blobs import BlobNotFound, Blobs
+from gateway.batch.validation import validate_batch
+from gateway.blobs import Blobs
 from gateway.budget.store import DuplicateReservation
 from gateway.errors import (
     AuthenticationFailed,
     BudgetExceeded,
     GatewayError,
-    InvalidRequest,
     Overloaded,
     RateLimited,
     StoreUnavailable,
 )
+from gateway.outcome import Outcome, format_usd
 from gateway.policy.schema import Policy
-from gateway.service import ImageService, JobContext, Outcome, format_usd
+from gateway.service import ImageService, JobContext
 
 log = structlog.get_logger("gateway.batch")
 
@@ -69,24 +65,6 @@ class ItemCancelled(GatewayError):
     status_code = 409
     error_type = "invalid_request_error"
     default_code = "batch_cancelled"
-
-
-def encode_job(job: dict[str, Any]) -> bytes:
-    return orjson.dumps(job, option=orjson.OPT_SORT_KEYS)
-
-
-def file_key(team: str, file_id: str) -> str:
-    return f"{team}/files/{file_id}"
-
-
-def item_key(team: str, batch_id: str, line: int) -> str:
-    return f"{team}/batches/{batch_id}/items/{line:06d}"
-
-
-def item_blob(outcome: str, cost_micros: int, line: dict[str, Any] | bytes) -> bytes:
-    """An item's stored result: a header line (outcome, cost), then its output-file line."""
-    body = line if isinstance(line, bytes) else orjson.dumps(line)
-    return orjson.dumps({"outcome": outcome, "cost_micros": cost_micros}) + b"\n" + body
 
 
 @dataclass(slots=True)
@@ -105,10 +83,10 @@ class Executor:
         if kind == "item":
             return await self.run_item(job)
         if kind == "validate":
-            await self.validate(job["t"], job["b"])
+            await validate_batch(self, job["t"], job["b"])
             return "validated"
         if kind == "finalize":
-            await self.finalize(job["t"], job["b"])
+            await finalize_batch(self.state, self.blobs, job["t"], job["b"])
             return "finalized"
         log.warning("batch_job_unknown", kind=kind)
         return "unknown"
@@ -298,165 +276,3 @@ class Executor:
     async def after_record(self, team: str, batch_id: str, recorded: ItemRecorded) -> None:
         if recorded.all_done:
             await self.queue.push([encode_job({"k": "finalize", "t": team, "b": batch_id})])
-
-    # -- validation ----------------------------------------------------------------------
-
-    async def validate(self, team: str, batch_id: str) -> None:
-        """Read the input file: invalid lines to the error file, valid ones to the queue."""
-        batch = await self.state.get_batch(team, batch_id)
-        if batch is None or batch.get("total"):
-            return
-        if batch["status"] not in (BatchStatus.validating, BatchStatus.cancelling):
-            return
-        try:
-            lines = await self.blobs.get(file_key(team, batch["input_file_id"]))
-        except BlobNotFound:
-            await self.fail_batch(team, batch_id, "file_not_found", "The input file was deleted.")
-            return
-        jobs: list[bytes] = []
-        invalid: list[tuple[int, str | None, InvalidRequest]] = []
-        seen: set[str] = set()
-        numbered = [row for row in lines.split(b"\n") if row.strip()]
-        for index, raw in enumerate(numbered):
-            parsed = self.parse_line(raw, seen)
-            if isinstance(parsed, tuple):
-                invalid.append((index, *parsed))
-                continue
-            seen.add(parsed.custom_id)
-            jobs.append(
-                encode_job(
-                    {
-                        "k": "item",
-                        "t": team,
-                        "b": batch_id,
-                        "l": index,
-                        "c": parsed.custom_id,
-                        "body": parsed.body,
-                    }
-                )
-            )
-        if not numbered:
-            await self.fail_batch(team, batch_id, "empty_file", "The input file has no lines.")
-            return
-        # The total first: no item may look like the last one before all are counted.
-        if not await self.state.transition(
-            team,
-            batch_id,
-            [BatchStatus.validating, BatchStatus.cancelling],
-            {"total": str(len(numbered))},
-        ):
-            return
-        for index, custom_id, error in invalid:
-            line_id = f"batch_req_{batch_id.removeprefix('batch_')}_{index}"
-            await self.failed(team, batch_id, index, custom_id, line_id, error)
-        await self.queue.push(jobs)
-        await self.state.transition(
-            team,
-            batch_id,
-            [BatchStatus.validating],
-            {"status": BatchStatus.in_progress, "in_progress_at": str(int(time.time()))},
-        )
-
-    def parse_line(
-        self, raw: bytes, seen: set[str]
-    ) -> InputLine | tuple[str | None, InvalidRequest]:
-        """A valid line, or (its custom_id if readable, the error the endpoint would give)."""
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return None, InvalidRequest("This line is not valid JSON.", code="invalid_json")
-        custom_id = data.get("custom_id") if isinstance(data, dict) else None
-        custom_id = custom_id if isinstance(custom_id, str) else None
-        try:
-            line = InputLine.model_validate(data)
-        except ValidationError as exc:
-            return custom_id, validation_error(exc)
-        if line.url != "/v1/images/generations":
-            return custom_id, InvalidRequest(
-                f"Invalid 'url': '{line.url}'; this batch's endpoint is /v1/images/generations.",
-                param="url",
-            )
-        if line.custom_id in seen:
-            return custom_id, InvalidRequest(
-                f"Duplicate custom_id '{line.custom_id}': each line needs its own.",
-                param="custom_id",
-                code="duplicate_custom_id",
-            )
-        try:
-            # The same parser and errors as POST /v1/images/generations.
-            parse_json_body(orjson.dumps(line.body), "application/json", ImageGenerationRequest)
-        except InvalidRequest as exc:
-            return custom_id, exc
-        return line
-
-    async def fail_batch(self, team: str, batch_id: str, code: str, message: str) -> None:
-        errors = {"object": "list", "data": [{"code": code, "message": message}]}
-        await self.state.transition(
-            team,
-            batch_id,
-            [BatchStatus.validating],
-            {
-                "status": BatchStatus.failed,
-                "failed_at": str(int(time.time())),
-                "errors": orjson.dumps(errors).decode(),
-            },
-        )
-
-    # -- finalization --------------------------------------------------------------------
-
-    async def finalize(self, team: str, batch_id: str) -> None:
-        """Join the items' lines, in input order, into the output and error files."""
-        batch = await self.state.get_batch(team, batch_id)
-        if batch is None or batch["status"] in FINAL:
-            return
-        outcomes = await self.state.item_outcomes(team, batch_id)
-        total = int(batch.get("total") or 0)
-        if total == 0 or len(outcomes) < total:
-            return
-        now = str(int(time.time()))
-        if batch["status"] != BatchStatus.finalizing:
-            moved = await self.state.transition(
-                team,
-                batch_id,
-                [BatchStatus.validating, BatchStatus.in_progress, BatchStatus.cancelling],
-                {"status": BatchStatus.finalizing, "finalizing_at": now},
-            )
-            if not moved:
-                return
-        files: dict[str, str] = {}
-        for outcome, field in (("completed", "output_file_id"), ("failed", "error_file_id")):
-            lines = sorted(line for line, o in outcomes.items() if o == outcome)
-            if not lines:
-                continue
-            file_id = new_file_id()
-            await self.blobs.put(file_key(team, file_id), self._joined(team, batch_id, lines))
-            size = await self.blobs.size(file_key(team, file_id)) or 0
-            await self.state.save_file(
-                team,
-                FileObject(
-                    id=file_id,
-                    bytes=size,
-                    created_at=int(now),
-                    filename=f"{batch_id}_{'output' if outcome == 'completed' else 'error'}.jsonl",
-                    purpose="batch_output",
-                ),
-            )
-            files[field] = file_id
-        if batch.get("cancel_requested"):
-            final, stamp = BatchStatus.cancelled, "cancelled_at"
-        elif batch.get("expired_items"):
-            final, stamp = BatchStatus.expired, "expired_at"
-        else:
-            final, stamp = BatchStatus.completed, "completed_at"
-        await self.state.transition(
-            team,
-            batch_id,
-            [BatchStatus.finalizing],
-            {"status": final, stamp: str(int(time.time())), **files},
-        )
-        log.info("batch_finished", team=team, batch_id=batch_id, status=str(final), total=total)
-
-    async def _joined(self, team: str, batch_id: str, lines: list[int]) -> AsyncIterator[bytes]:
-        for line in lines:
-            stored = await self.blobs.get(item_key(team, batch_id, line))
-            yield stored.split(b"\n", 1)[1] + b"\n"

@@ -14,7 +14,7 @@ from gateway.api.models import ErrorResponse
 from gateway.api.responses import JSONBytesResponse
 from gateway.api.state import AppState, get_state
 from gateway.auth import Principal
-from gateway.batch.executor import file_key
+from gateway.batch.jobs import file_key
 from gateway.batch.models import FileDeleted, FileList, FileObject, new_file_id
 from gateway.batch.runtime import BatchRuntime
 from gateway.blobs import BlobNotFound

@@ -1,0 +1,46 @@
+"""What one successful generation produced: for the response body, headers, log and ledger."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import orjson
+
+from gateway.routing import RoutingDecision
+from gateway.upstream.backend import UpstreamResult, image_pieces
+
+
+def format_usd(micros: int) -> str:
+    return f"{micros / 1_000_000:.6f}"
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What one successful generation produced, for the response body, headers and the log."""
+
+    request_id: str
+    decision: RoutingDecision
+    result: UpstreamResult
+    text_tokens: int
+    image_tokens: int
+    cost_micros: int
+    estimate_micros: int
+    usage_reported: bool
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def body(self) -> list[bytes | memoryview]:
+        """The ``ImagesResponse`` JSON as byte pieces: each image is its upstream bytes (no
+        copy), between orjson-rendered fields; the same document ``orjson.dumps`` would give."""
+        usage = orjson.dumps(
+            {
+                "input_tokens": self.text_tokens,
+                "input_tokens_details": {"text_tokens": self.text_tokens, "image_tokens": 0},
+                "output_tokens": self.image_tokens,
+                "total_tokens": self.text_tokens + self.image_tokens,
+            }
+        )
+        pieces: list[bytes | memoryview] = [b'{"created":%d,"data":[' % self.result.created]
+        for index, image in enumerate(image_pieces(self.result.images_b64)):
+            pieces += (b'{"b64_json":"' if index == 0 else b',{"b64_json":"', image, b'"}')
+        pieces.append(b'],"usage":' + usage + b"}")
+        return pieces
