@@ -12,7 +12,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import Match, Route
 
 from gateway.admission.idempotency import Idempotency, open_idempotency_backend
 from gateway.admission.journal import SpendJournal, run_replayer
@@ -39,6 +39,8 @@ from gateway.budget.store import BudgetStore, StoreOptions
 from gateway.classify import Classifier
 from gateway.errors import GatewayError, InvalidRequest, NotFound
 from gateway.logging import configure_logging
+from gateway.mcp.http import PATH as MCP_PATH
+from gateway.mcp.http import McpEndpoint
 from gateway.metrics import Metrics
 from gateway.policy.loader import load_policy
 from gateway.policy.schema import Policy
@@ -221,6 +223,7 @@ def create_app(
         in_flight_seconds=max_request_seconds(policy) + settings.reservation_grace_seconds,
         batches=batches,
     )
+    mcp_endpoint = McpEndpoint(state)
     batch_metrics = BatchMetrics(metrics.registry)
     in_process_worker = (
         settings.batch_in_process_worker
@@ -270,7 +273,8 @@ def create_app(
                 )
             )
         try:
-            yield
+            async with mcp_endpoint.running():
+                yield
         finally:
             # Let the loops finish their current store call: cancelling a redis-py command
             # mid-flight can leave its connection in a state that hangs the pool's close.
@@ -310,6 +314,9 @@ def create_app(
     app.include_router(metrics_api.router)
     app.include_router(files_api.router)
     app.include_router(batches_api.router)
+    app.router.routes.append(
+        Route(MCP_PATH, endpoint=mcp_endpoint, methods=["GET", "POST", "DELETE"])
+    )
     # Inside the request context, so a refused request still gets its id and log line.
     app.add_middleware(
         InFlightLimit,

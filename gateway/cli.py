@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_batch_arguments(batch)
     batch.set_defaults(handler=batch_command)
 
+    from gateway.mcp.commands import add_mcp_arguments, mcp_command
+
+    mcp = sub.add_parser("mcp", help="the MCP tools over stdio, against a gateway's REST API")
+    add_mcp_arguments(mcp)
+    mcp.set_defaults(handler=mcp_command)
+
     from gateway.simulator.__main__ import add_simulate_arguments, simulate_command
 
     simulate = sub.add_parser("simulate", help="run one built-in tier simulator")

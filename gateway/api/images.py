@@ -29,6 +29,7 @@ from gateway.errors import (
 )
 from gateway.outcome import format_usd
 from gateway.service import estimate_usage
+from gateway.tokens import count_text_tokens
 
 log = structlog.get_logger("gateway.api.images")
 router = APIRouter()
@@ -230,6 +231,16 @@ async def explain_route(request: Request) -> JSONBytesResponse:
         state.classifier, state.policy, principal.team, body.prompt, body.model, context
     )
     tier = explained["decision"]["tier"]
-    estimate_usage(state.policy.tiers[tier], body, 0)  # same size checks as a generation
-    state.service.upstream_call(tier, body)  # same n checks
+    # The same size and n checks as a generation, and what it would cost at most.
+    text_tokens, image_tokens = estimate_usage(
+        state.policy.tiers[tier], body, count_text_tokens(body.prompt)
+    )
+    state.service.upstream_call(tier, body)
+    estimate = state.policy.tiers[tier].pricing.cost_micros(text_tokens, image_tokens)
+    explained["estimate"] = {
+        "cost_usd": format_usd(estimate),
+        "cost_micros": estimate,
+        "text_tokens": text_tokens,
+        "image_tokens": image_tokens,
+    }
     return JSONBytesResponse(explained)

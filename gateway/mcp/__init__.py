@@ -1,0 +1,1 @@
+"""MCP: tiergate's image generation, routing, budgets and batches as tools for agents."""
