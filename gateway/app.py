@@ -48,6 +48,8 @@ from gateway.resilience import ResilientCaller
 from gateway.service import Clock, ImageService, utc_now
 from gateway.settings import Settings
 from gateway.upstream.backend import ImageBackend, LiteLLMBackend
+from gateway.verify.check import TextCheck
+from gateway.verify.ocr import OcrReader
 
 log = structlog.get_logger("gateway.app")
 
@@ -139,6 +141,14 @@ class Core:
     journal: SpendJournal
     admission: Admission
     service: ImageService
+    ocr: OcrReader
+
+
+def verifies(policy: Policy) -> bool:
+    """Whether any request under this policy is verified without asking for it."""
+    return policy.routing.verify.text is not None or any(
+        team.verify is not None and team.verify.text is not None for team in policy.teams.values()
+    )
 
 
 def build_core(
@@ -181,8 +191,9 @@ def build_core(
         journal=journal,
         retention_seconds=settings.aggregates_retention_days * 86_400,
     )
-    service = ImageService(policy, classifier, caller, admission, clock)
-    return Core(store, metrics, load, journal, admission, service)
+    reader = OcrReader(settings.verify_ocr_threads, settings.verify_ocr_max_side)
+    service = ImageService(policy, classifier, caller, admission, clock, TextCheck(reader))
+    return Core(store, metrics, load, journal, admission, service, reader)
 
 
 async def sample_queue_depth(queue: JobQueue, metrics: BatchMetrics, stop: asyncio.Event) -> None:
@@ -236,6 +247,8 @@ def create_app(
         # Connect before traffic arrives: a Redis Cluster client must discover its nodes once,
         # and redis-py's asyncio cluster client misbehaves when a burst does that concurrently.
         await store.ping()
+        if verifies(policy):  # load the OCR models now, not on the first verified request
+            await asyncio.get_running_loop().run_in_executor(None, core.ocr.warm_up)
         stop = asyncio.Event()
         interval = settings.reaper_interval_seconds
         tasks = [
@@ -272,9 +285,9 @@ def create_app(
                     sample_queue_depth(batches.queue, batch_metrics, stop), name="batch-depth"
                 )
             )
+        tasks.append(asyncio.create_task(mcp_endpoint.serve(stop), name="mcp"))
         try:
-            async with mcp_endpoint.running():
-                yield
+            yield
         finally:
             # Let the loops finish their current store call: cancelling a redis-py command
             # mid-flight can leave its connection in a state that hangs the pool's close.
@@ -288,6 +301,7 @@ def create_app(
                 await asyncio.wait_for(state.idempotency.close(), 5)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(batches.close(), 5)
+            core.ocr.close()
             close_backend = getattr(backend, "aclose", None)
             if close_backend is not None:
                 with contextlib.suppress(TimeoutError):

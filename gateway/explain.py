@@ -7,6 +7,7 @@ from typing import Any
 from gateway.classify import Classifier
 from gateway.policy.schema import Policy
 from gateway.routing import RouteContext, decide_route
+from gateway.verify.plan import verify_plan
 
 
 def explain_with(
@@ -16,9 +17,11 @@ def explain_with(
     prompt: str,
     model: str = "auto",
     context: RouteContext | None = None,
+    verify: str | None = None,
 ) -> dict[str, Any]:
     classification = classifier.classify(prompt)
     decision = decide_route(policy, team, model, classification, context)
+    plan = verify_plan(policy, team, classification, decision.tier, verify)
     return {
         "team": team,
         "classification": classification.to_dict(),
@@ -29,6 +32,16 @@ def explain_with(
             "forced": decision.forced,
             "classified_tier": decision.classified_tier,
         },
+        "verify": (
+            {
+                "text": True,
+                "expected_text": plan.expected,
+                "min_similarity": plan.min_similarity,
+                "escalate_to": plan.escalate_to,
+            }
+            if plan is not None
+            else {"text": False}
+        ),
     }
 
 

@@ -8,6 +8,7 @@ import orjson
 
 from gateway.routing import RoutingDecision
 from gateway.upstream.backend import UpstreamResult, image_pieces
+from gateway.verify.check import Verification
 
 
 def format_usd(micros: int) -> str:
@@ -27,6 +28,7 @@ class Outcome:
     estimate_micros: int
     usage_reported: bool
     headers: dict[str, str] = field(default_factory=dict)
+    verification: Verification | None = None
 
     def body(self) -> list[bytes | memoryview]:
         """The ``ImagesResponse`` JSON as byte pieces: each image is its upstream bytes (no

@@ -24,14 +24,17 @@ from gateway.api.models import ImageGenerationRequest
 from gateway.auth import Principal
 from gateway.budget.store import RateLimit, Window
 from gateway.classify import Classification, Classifier
-from gateway.errors import GatewayError, InvalidRequest, PermissionDenied
+from gateway.errors import BudgetExceeded, GatewayError, InvalidRequest, PermissionDenied
 from gateway.outcome import Outcome
 from gateway.policy.schema import Policy, Tier
 from gateway.resilience import ResilientCaller
 from gateway.routing import RouteContext, RoutingDecision, decide_route
 from gateway.tokens import count_text_tokens
-from gateway.upstream.backend import UpstreamCall
+from gateway.upstream.backend import UpstreamCall, UpstreamResult
 from gateway.usage import cancelled_increments, success_increments, unsettled_increments
+from gateway.verify.check import TextCheck, Verification
+from gateway.verify.plan import VerifyPlan, verify_plan
+from gateway.verify.usage import add_verification, verification_ledger
 
 log = structlog.get_logger("gateway.service")
 
@@ -40,6 +43,13 @@ Clock = Callable[[], datetime]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyStep:
+    verification: Verification
+    replacement: tuple[UpstreamResult, tuple[int, int, int, bool]] | None = None
+    """The escalation's result and pricing, when it is the image to return."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,12 +98,14 @@ class ImageService:
         caller: ResilientCaller,
         admission: Admission,
         clock: Clock = utc_now,
+        text_check: TextCheck | None = None,
     ) -> None:
         self.policy = policy
         self.classifier = classifier
         self.caller = caller
         self.admission = admission
         self.clock = clock
+        self.text_check = text_check
         self.baseline_tier = policy.routing.precedence[0]
 
     def decide(
@@ -155,7 +167,9 @@ class ImageService:
         request_id: str,
         max_latency_ms: int | None = None,
         job: JobContext | None = None,
+        verify: str | None = None,
     ) -> Outcome:
+        """``verify``: the request's ``x-tiergate-verify`` choice (``on``, ``off``, None)."""
         if principal.team is None:
             raise PermissionDenied("Admin keys cannot generate images; use a team key.")
         now = self.clock()
@@ -181,27 +195,50 @@ class ImageService:
                     raise
         chain = [name for name in chain if name in estimates]
         estimate = max(estimates.values())
+        plan = (
+            verify_plan(self.policy, principal.team, classification, decision.tier, verify)
+            if self.text_check is not None
+            else None
+        )
+        escalation_estimate = self._escalation_estimate(plan, request, prompt_tokens)
         deadline_seconds = sum(
             self.policy.tiers[t].timeout_seconds * (self.policy.tiers[t].max_retries + 1)
             + self.policy.tiers[t].max_retry_after_seconds * self.policy.tiers[t].max_retries
-            for t in chain
+            for t in (*chain, *([plan.escalate_to] if escalation_estimate and plan else []))
+            if t is not None
         )
         ledger_extra: Mapping[str, str] = {"source": job.source, **job.ledger} if job else {}
-        ticket = await self.admission.reserve(
-            principal,
-            reservation_id=job.reservation_id if job else uuid.uuid4().hex,
-            estimate_micros=estimate,
-            timeout_seconds=deadline_seconds,
-            now=now,
-            meta={
-                **self._ledger_fields(principal, request, decision, classification, request_id),
-                **ledger_extra,
-                "estimate_micros_at_reserve": str(estimate),
-                "baseline_estimate_micros": str(baseline_estimate),
-            },
-            extra_windows=job.windows if job else (),
-            extra_rate_limits=job.rate_limits if job else (),
-        )
+        reservation_id = job.reservation_id if job else uuid.uuid4().hex
+
+        async def reserve(amount: int, count_refusal: bool = True) -> Ticket:
+            return await self.admission.reserve(
+                principal,
+                reservation_id=reservation_id,
+                estimate_micros=amount,
+                timeout_seconds=deadline_seconds,
+                now=now,
+                meta={
+                    **self._ledger_fields(principal, request, decision, classification, request_id),
+                    **ledger_extra,
+                    "estimate_micros_at_reserve": str(amount),
+                    "baseline_estimate_micros": str(baseline_estimate),
+                },
+                extra_windows=job.windows if job else (),
+                extra_rate_limits=job.rate_limits if job else (),
+                count_refusal=count_refusal,
+            )
+
+        # A verified request holds the worst case of both calls, so an escalation can never
+        # overspend; when only one call fits, it runs alone and cannot escalate.
+        escalation_blocked = False
+        try:
+            ticket = await reserve(estimate + escalation_estimate, not escalation_estimate)
+        except BudgetExceeded:
+            if not escalation_estimate:
+                raise
+            escalation_blocked = True
+            ticket = await reserve(estimate)
+        estimate = ticket.estimate_micros
         # What the aggregates count if the estimate is what gets charged.
         charged_at_estimate: dict[str, Any] = {
             "tier": decision.tier,
@@ -257,13 +294,42 @@ class ImageService:
                 forced=decision.forced,
                 classified_tier=decision.classified_tier,
             )
-        tier = self.policy.tiers[decision.tier]
-        est_text, est_image = estimate_usage(tier, request, prompt_tokens)
+        text_tokens, image_tokens, cost, reported = self._priced(
+            decision.tier, request, result, prompt_tokens
+        )
+        verification: Verification | None = None
+        first_tier, first_cost = decision.tier, cost
+        if plan is not None:
+            try:
+                step = await self._verify(
+                    plan, request, result, decision.tier, prompt_tokens, escalation_blocked
+                )
+            except asyncio.CancelledError:
+                await asyncio.shield(
+                    self._settle_estimate(
+                        ticket,
+                        principal,
+                        request,
+                        decision,
+                        classification,
+                        request_id,
+                        usage=cancelled_increments(**charged_at_estimate),
+                        if_reaped=reaped_counters,
+                    )
+                )
+                raise
+            verification = step.verification
+            cost += verification.escalation_cost_micros
+            if step.replacement is not None:
+                result, (text_tokens, image_tokens, _, reported) = step.replacement
+                decision = RoutingDecision(
+                    step.verification.escalated_to or decision.tier,
+                    self.policy.tiers[step.verification.escalated_to or decision.tier].model,
+                    (*decision.reasons, f"verify:escalated_to_{step.verification.escalated_to}"),
+                    forced=decision.forced,
+                    classified_tier=decision.classified_tier,
+                )
         latency_ms = (time.perf_counter() - started) * 1000
-        reported = result.text_tokens is not None and result.image_tokens is not None
-        text_tokens = result.text_tokens if result.text_tokens is not None else est_text
-        image_tokens = result.image_tokens if result.image_tokens is not None else est_image
-        cost = tier.pricing.cost_micros(text_tokens, image_tokens)
         baseline = self.baseline_cost(request, text_tokens, image_tokens)
         ledger = self._ledger_fields(principal, request, decision, classification, request_id)
         ledger.update(ledger_extra)
@@ -278,6 +344,8 @@ class ImageService:
             attempts=str(called.attempts),
             fallback="1" if called.fell_back_from else "0",
         )
+        if verification is not None:
+            ledger.update(verification_ledger(verification, first_tier, first_cost))
         usage = success_increments(
             tier=decision.tier,
             images=len(result.images_b64),
@@ -292,6 +360,16 @@ class ImageService:
             fallback=called.fell_back_from is not None,
             source=job.source if job else None,
         )
+        if verification is not None:
+            usage = add_verification(
+                usage,
+                verification,
+                categories,
+                first_tier,
+                first_cost,
+                decision.tier,
+                plan.min_similarity if plan is not None else None,
+            )
         headers = {
             **budget_headers(ticket.result.window_states, adjust_micros=cost - estimate),
             **rate_headers(ticket.result.rate_states, int(now.timestamp() * 1000)),
@@ -306,6 +384,7 @@ class ImageService:
             estimate_micros=estimate,
             usage_reported=reported,
             headers=headers,
+            verification=verification,
         )
         if job is not None and job.before_settle is not None:
             try:
@@ -338,6 +417,84 @@ class ImageService:
             remaining_adjust_micros=estimate - cost,
         )
         return outcome
+
+    def _priced(
+        self,
+        tier_name: str,
+        request: ImageGenerationRequest,
+        result: UpstreamResult,
+        prompt_tokens: int,
+    ) -> tuple[int, int, int, bool]:
+        """(text tokens, image tokens, cost, usage reported) of one call's result."""
+        tier = self.policy.tiers[tier_name]
+        est_text, est_image = estimate_usage(tier, request, prompt_tokens)
+        reported = result.text_tokens is not None and result.image_tokens is not None
+        text_tokens = result.text_tokens if result.text_tokens is not None else est_text
+        image_tokens = result.image_tokens if result.image_tokens is not None else est_image
+        return (
+            text_tokens,
+            image_tokens,
+            tier.pricing.cost_micros(text_tokens, image_tokens),
+            reported,
+        )
+
+    def _escalation_estimate(
+        self, plan: VerifyPlan | None, request: ImageGenerationRequest, prompt_tokens: int
+    ) -> int:
+        """The worst case of the escalation call, or 0 when there is none to make (no plan,
+        or a tier that cannot serve this request's size or n)."""
+        if plan is None or plan.escalate_to is None:
+            return 0
+        try:
+            self.upstream_call(plan.escalate_to, request)
+            return self._estimate(plan.escalate_to, request, prompt_tokens)
+        except InvalidRequest:
+            return 0
+
+    async def _verify(
+        self,
+        plan: VerifyPlan,
+        request: ImageGenerationRequest,
+        result: UpstreamResult,
+        tier_name: str,
+        prompt_tokens: int,
+        escalation_blocked: bool,
+    ) -> VerifyStep:
+        """Check the image; below the threshold, call the escalation tier and keep the
+        better of the two. The second call's cost is in the step either way."""
+        assert self.text_check is not None
+        score, seconds = await self.text_check.score(result, plan.expected)
+        passed = score >= plan.min_similarity
+        if passed or plan.escalate_to is None:
+            return VerifyStep(Verification(score, passed, tier_name, ocr_seconds=seconds))
+        escalate = plan.escalate_to
+        if escalation_blocked or not self._escalation_estimate(plan, request, prompt_tokens):
+            why = "budget" if escalation_blocked else "disabled"
+            return VerifyStep(
+                Verification(score, False, tier_name, escalation=why, ocr_seconds=seconds)
+            )
+        try:
+            called = await self.caller.call([escalate], lambda t: self.upstream_call(t, request))
+        except GatewayError as exc:
+            log.warning("verify_escalation_failed", tier=escalate, error_code=exc.code)
+            return VerifyStep(
+                Verification(score, False, tier_name, escalation="failed", ocr_seconds=seconds)
+            )
+        priced = self._priced(escalate, request, called.result, prompt_tokens)
+        second, more_seconds = await self.text_check.score(called.result, plan.expected)
+        verification = Verification(
+            score,
+            False,
+            tier_name,
+            escalated_to=escalate,
+            escalated_similarity=second,
+            escalation_cost_micros=priced[2],
+            ocr_seconds=seconds + more_seconds,
+        )
+        # The better image is returned: the escalation's unless it read worse.
+        if second >= score:
+            return VerifyStep(verification, (called.result, priced))
+        return VerifyStep(verification)
 
     def _downgraded(self, decision: RoutingDecision) -> bool:
         rank = self.policy.routing.precedence.index

@@ -128,3 +128,15 @@ class Settings(BaseSettings):
         description="Run a batch worker inside each gateway process; default: only with the "
         "memory:// store, where no other process can see the batches.",
     )
+    verify_ocr_threads: int = Field(
+        default=2,
+        gt=0,
+        description="Threads that read verified images (OCR) per worker process; requests "
+        "beyond them wait for a thread, never the event loop.",
+    )
+    verify_ocr_max_side: int = Field(
+        default=1024,
+        ge=64,
+        description="Images are scaled to at most this many pixels on their longest side "
+        "before OCR (fewer pixels read faster).",
+    )

@@ -205,6 +205,7 @@ class Admission:
         *,
         extra_windows: tuple[Window, ...] = (),
         extra_rate_limits: tuple[RateLimit, ...] = (),
+        count_refusal: bool = True,
     ) -> Ticket:
         """Hold the estimate in every window of the caller (and ``extra_windows``, e.g. a
         batch's own spend cap) and count it against every rate limit (and
@@ -255,9 +256,10 @@ class Admission:
                 request.windows,
                 day=day_bucket(now),
             )
-        await self.count_rejection(
-            principal.team, "budget" if result.reason == "budget_exceeded" else "rate", now
-        )
+        if count_refusal:  # False when the caller retries with less (a verified request)
+            await self.count_rejection(
+                principal.team, "budget" if result.reason == "budget_exceeded" else "rate", now
+            )
         raise refusal(result, estimate_micros, now_ms)
 
     async def count_rejection(self, team: str, kind: str, now: datetime) -> None:

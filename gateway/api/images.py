@@ -30,6 +30,8 @@ from gateway.errors import (
 from gateway.outcome import format_usd
 from gateway.service import estimate_usage
 from gateway.tokens import count_text_tokens
+from gateway.verify.plan import HEADER as VERIFY_HEADER
+from gateway.verify.plan import header_choice
 
 log = structlog.get_logger("gateway.api.images")
 router = APIRouter()
@@ -127,6 +129,7 @@ async def create_image(request: Request) -> Response:
     raw = await read_raw_body(request, state)
     body = parse_json_body(raw, request.headers.get("content-type"), ImageGenerationRequest)
     max_latency = max_latency_header(request.headers.get(MAX_LATENCY_HEADER))
+    header_choice(request.headers.get(VERIFY_HEADER))  # a bad value is a 400 before anything
     idempotency_key = request.headers.get(idempotency.HEADER)
     if idempotency_key is None or principal.team is None:
         return await generate_response(request, state, principal, body, max_latency)
@@ -181,7 +184,8 @@ async def generate_response(
     max_latency: int | None,
 ) -> JSONPiecesResponse:
     request_id = request.scope["state"]["request_id"]
-    outcome = await state.service.generate(principal, body, request_id, max_latency)
+    choice = header_choice(request.headers.get(VERIFY_HEADER))
+    outcome = await state.service.generate(principal, body, request_id, max_latency, verify=choice)
     decision = outcome.decision
     structlog.contextvars.bind_contextvars(
         tier=decision.tier,
@@ -193,6 +197,14 @@ async def generate_response(
         estimate_micros=outcome.estimate_micros,
         upstream_ms=round(outcome.result.latency_ms, 1),
     )
+    verification = outcome.verification
+    if verification is not None:
+        structlog.contextvars.bind_contextvars(
+            verify_similarity=round(verification.similarity, 3),
+            verify_escalated_to=verification.escalated_to,
+            verify_escalation=verification.escalation,
+            verify_ocr_ms=round(verification.ocr_seconds * 1000, 1),
+        )
     if state.policy.log_prompts:
         structlog.contextvars.bind_contextvars(prompt=body.prompt)
     if principal.team is not None and client_gone(request.receive):
@@ -209,6 +221,8 @@ async def generate_response(
         "x-tiergate-upstream-ms": f"{outcome.result.latency_ms:.1f}",
         **outcome.headers,
     }
+    if verification is not None:
+        headers[VERIFY_HEADER] = verification.header()
     return JSONPiecesResponse(outcome.body(), headers=headers)
 
 
@@ -228,7 +242,13 @@ async def explain_route(request: Request) -> JSONBytesResponse:
         max_latency_header(request.headers.get(MAX_LATENCY_HEADER)),
     )
     explained = explain_with(
-        state.classifier, state.policy, principal.team, body.prompt, body.model, context
+        state.classifier,
+        state.policy,
+        principal.team,
+        body.prompt,
+        body.model,
+        context,
+        verify=header_choice(request.headers.get(VERIFY_HEADER)),
     )
     tier = explained["decision"]["tier"]
     # The same size and n checks as a generation, and what it would cost at most.

@@ -9,8 +9,7 @@ local servers, and every call here carries a bearer key.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import asyncio
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
@@ -46,10 +45,14 @@ class McpEndpoint:
             transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         )
 
-    @asynccontextmanager
-    async def running(self) -> AsyncIterator[None]:
+        self._ready = asyncio.Event()
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        """Run the MCP session manager until ``stop`` (in a task of its own: its anyio task
+        group must be left by the task that entered it)."""
         async with self.server.session_manager.run():
-            yield
+            self._ready.set()
+            await stop.wait()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
@@ -65,4 +68,5 @@ class McpEndpoint:
             )
             await response(scope, receive, send)
             return
+        await asyncio.wait_for(self._ready.wait(), 10)
         await self.server.session_manager.handle_request(scope, receive, send)

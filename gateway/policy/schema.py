@@ -146,6 +146,46 @@ class ApiKey(StrictModel):
     _one_budget_per_period = field_validator("budgets")(one_budget_per_period)
 
 
+class TextVerification(StrictModel):
+    """Read the rendered text back (OCR) and retry on a better tier when it is wrong."""
+
+    categories: tuple[str, ...] = Field(
+        default=("headline", "typography"),
+        description="Prompt categories whose images are checked (when the prompt names text "
+        "to render).",
+    )
+    min_similarity: float = Field(
+        default=0.85,
+        ge=0,
+        le=1,
+        description="Below this similarity of the read text to the asked text, escalate.",
+    )
+    escalate_to: Name | None = Field(
+        default="flagship",
+        description="Tier to retry on; null checks and reports without escalating. Images "
+        "already from this tier are not checked.",
+    )
+    max_attempts: int = Field(
+        default=2, ge=1, le=2, description="Calls per request, the escalation included."
+    )
+
+    @field_validator("categories")
+    @classmethod
+    def _known_categories(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(value) - {c.value for c in Category})
+        if unknown:
+            raise ValueError(
+                f"unknown categories {unknown}; use {', '.join(c.value for c in Category)}"
+            )
+        return value
+
+
+class Verify(StrictModel):
+    text: TextVerification | None = Field(
+        default=None, description="Text verification; off when absent."
+    )
+
+
 class BatchLimits(StrictModel):
     """How much of a team's capacity its batches may take, so live requests keep the rest."""
 
@@ -185,6 +225,14 @@ class Team(StrictModel):
     allow_downgrade_fallback: bool = True
     allow_upgrade_fallback: bool = False
     batch: BatchLimits = BatchLimits()
+    verify: Verify | None = Field(
+        default=None, description="Replaces routing.verify for this team when set."
+    )
+    allow_verify_header: bool = Field(
+        default=True,
+        description="Whether this team's requests may turn verification on or off with "
+        "the x-tiergate-verify header.",
+    )
 
     _one_budget_per_period = field_validator("budgets")(one_budget_per_period)
 
@@ -225,6 +273,7 @@ class Routing(StrictModel):
     )
     latency_window_seconds: int = Field(default=300, gt=0)
     on_latency_miss: Literal["fastest", "reject"] = "fastest"
+    verify: Verify = Field(default_factory=Verify, description="Checks of the images tiers return.")
 
 
 class Admin(StrictModel):
@@ -270,9 +319,13 @@ class Policy(StrictModel):
             check(f"routing.fallbacks.{source}", source)
             for i, tier in enumerate(chain):
                 check(f"routing.fallbacks.{source}[{i}]", tier)
+        if self.routing.verify.text is not None:
+            check("routing.verify.text.escalate_to", self.routing.verify.text.escalate_to)
         for team_name, team in self.teams.items():
             for i, tier in enumerate(team.allowed_tiers or ()):
                 check(f"teams.{team_name}.allowed_tiers[{i}]", tier)
+            if team.verify is not None and team.verify.text is not None:
+                check(f"teams.{team_name}.verify.text.escalate_to", team.verify.text.escalate_to)
         missing_precedence = tiers - set(self.routing.precedence)
         if missing_precedence:
             errors.append(
