@@ -52,6 +52,14 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--image-bytes", type=int, default=None, help="pad every PNG to this many bytes"
     )
+    parser.add_argument(
+        "--text-error-rate",
+        type=float,
+        default=None,
+        help="per-character chance the requested text is drawn garbled (default: efficient "
+        "0.03, flagship 0)",
+    )
+    parser.add_argument("--text-seed", type=int, default=None, help="seed for garbled texts")
     faults = parser.add_argument_group("faults (also changeable at run time: PUT /admin/faults)")
     for field, kind, help_text in _FAULT_FLAGS:
         faults.add_argument(f"--{field.replace('_', '-')}", type=kind, default=None, help=help_text)
@@ -66,6 +74,8 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         "api_key",
         "image_cache_size",
         "image_bytes",
+        "text_error_rate",
+        "text_seed",
     )
     given = {name: getattr(args, name) for name in fields + tuple(f for f, _, _ in _FAULT_FLAGS)}
     return SimulatorConfig.model_validate({k: v for k, v in given.items() if v is not None})

@@ -20,6 +20,7 @@ from gateway.simulator.images import MAI_PATH, OPENAI_PATH, ImageEndpoints
 from gateway.simulator.png import ImageCache
 from gateway.simulator.responses import status_error
 from gateway.simulator.stats import RequestStats
+from gateway.simulator.text_image import TextSource
 from gateway.simulator.tokens import text_tokens
 
 
@@ -32,8 +33,12 @@ def create_simulator_app(config: SimulatorConfig) -> ASGIApp:
     """
     faults = FaultController(config.fault_settings())
     stats = RequestStats()
+    error_rate = config.text_error_rate
+    if error_rate is None:
+        error_rate = 0.03 if config.profile == "efficient" else 0.0
+    text = TextSource(error_rate, config.text_seed)
     images = ImageEndpoints(
-        config, faults, stats, ImageCache(config.image_cache_size, config.image_bytes)
+        config, faults, stats, ImageCache(config.image_cache_size, config.image_bytes, text)
     )
     admin = AdminEndpoints(config.profile, faults, stats)
     routes = [

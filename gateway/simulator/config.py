@@ -78,6 +78,15 @@ class SimulatorConfig(FaultSettings):
         default=None, description="if set, requests must carry it (api-key or Bearer)"
     )
     image_cache_size: int = Field(default=512, ge=1, description="PNGs kept in the LRU")
+    text_error_rate: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="per-character chance that the text a prompt asks for comes out garbled "
+        "(the whole text: 1 - (1 - rate)^characters); default 0.03 for efficient, 0 for "
+        "flagship",
+    )
+    text_seed: int = Field(default=0, description="seeds which texts come out garbled")
     image_bytes: int | None = Field(
         default=None,
         ge=0,

@@ -4,7 +4,8 @@ An image is an 8x8 grid of coloured blocks whose colours come from a hash of the
 (and the image's index within the request). Neighbouring blocks are colour-inverted, so
 no image is ever a single flat colour. The pixel size is *not* the requested size: the
 short side is 64 pixels and the long side keeps the requested aspect ratio (at most 2:1),
-which keeps responses small and rendering cheap.
+which keeps responses small and rendering cheap. A prompt that asks for text gets an image
+that shows it instead (``text_image``), large enough to read back.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ import os
 import struct
 import zlib
 from collections import OrderedDict
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from gateway.simulator.text_image import TextSource
 
 PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
 SHORT_SIDE_PX: Final = 64
@@ -81,11 +85,17 @@ def pad_png(data: bytes, total_bytes: int) -> bytes:
 class ImageCache:
     """Base64 PNGs by (prompt, image index, requested size), least recently used evicted."""
 
-    def __init__(self, max_entries: int, image_bytes: int | None = None) -> None:
+    def __init__(
+        self,
+        max_entries: int,
+        image_bytes: int | None = None,
+        text_source: TextSource | None = None,
+    ) -> None:
         if max_entries < 1:
             raise ValueError("max_entries must be at least 1")
         self._max_entries = max_entries
         self._image_bytes = image_bytes
+        self._text_source = text_source
         self._entries: OrderedDict[tuple[bytes, int, int], str] = OrderedDict()
 
     def __len__(self) -> int:
@@ -99,7 +109,13 @@ class ImageCache:
         if cached is not None:
             self._entries.move_to_end(key)
             return cached
-        png = render_png(seed, *pixel_size_for(width, height))
+        drawn = self._text_source.drawn(prompt, index) if self._text_source else None
+        if drawn is not None:  # the prompt asks for text: an image that shows it (Pillow)
+            from gateway.simulator.text_image import render_text_png, text_size_for
+
+            png = render_text_png(drawn, *text_size_for(width, height), seed)
+        else:
+            png = render_png(seed, *pixel_size_for(width, height))
         if self._image_bytes is not None:
             png = pad_png(png, self._image_bytes)
         encoded = base64.b64encode(png).decode("ascii")
