@@ -31,6 +31,7 @@ from gateway.reports.model import (
     Totals,
     Unsettled,
 )
+from gateway.reports.verification import verification_summary
 from gateway.usage import LATENCY_BUCKETS_MS
 
 DayAggregates = Mapping[str, int]
@@ -116,6 +117,7 @@ def build_team_report(
                 key=lambda item: (-item[1], item[0]),
             )[:TOP_REASONS]
         ],
+        verification=verification_summary(total, baseline - cost),
         daily=[
             DailyUsage(
                 date=day,
@@ -126,6 +128,8 @@ def build_team_report(
                 tier_cost={t: Money.of(fields.get(f"tier:{t}:cost_micros", 0)) for t in tiers},
                 batch_images=fields.get("source:batch:images", 0),
                 batch_cost=Money.of(fields.get("source:batch:cost_micros", 0)),
+                verified=fields.get("verify:requests", 0),
+                escalations=fields.get("verify:escalated", 0),
             )
             for day, fields in days.items()
         ],

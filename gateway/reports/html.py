@@ -8,6 +8,7 @@ from html import escape
 
 from gateway.reports.charts import category_mix_chart, daily_spend_chart, tier_mix_chart
 from gateway.reports.model import TeamReport
+from gateway.reports.verification import escalation_rate_chart
 
 STYLE = """
 body{margin:0;background:#f3f4f6;color:#111827;
@@ -176,6 +177,32 @@ def team_section(report: TeamReport) -> str:
             ],
         )
     )
+    v = report.verification
+    parts.append("<h2>Verification</h2>")
+    parts.append(
+        f"<p>{v.requests} requests verified, {v.escalations} escalated "
+        f"(extra {_usd(v.escalation_cost.usd)}); savings after escalations "
+        f"{_usd(v.savings_after_escalations.usd)}, before "
+        f"{_usd(v.savings_before_escalations.usd)}.</p>"
+    )
+    parts.append(
+        _table(
+            ["by", "name", "checked", "passed", "pass rate"],
+            [
+                [
+                    kind,
+                    escape(r.name),
+                    str(r.checked),
+                    str(r.passed),
+                    "n/a" if r.pass_rate is None else f"{r.pass_rate:.1%}",
+                ]
+                for kind, rows in (("tier", v.by_tier), ("category", v.by_category))
+                for r in rows
+            ],
+        )
+    )
+    parts.append("<h3>Escalation rate per day</h3>")
+    parts.append(escalation_rate_chart(report.daily))
     parts.append("<h2>Top routing reasons</h2>")
     parts.append(
         _table(

@@ -170,6 +170,29 @@ class RoutingOutcomes(ReportModel):
     disconnected: Disconnected
 
 
+class PassRate(ReportModel):
+    name: str
+    checked: int
+    passed: int
+    pass_rate: float | None = Field(description="passed / checked; null when none checked.")
+
+
+class VerificationSummary(ReportModel):
+    requests: int = Field(description="Requests whose image text was checked (OCR).")
+    by_tier: list[PassRate] = Field(description="Checked images per tier, escalations included.")
+    by_category: list[PassRate] = Field(description="First images checked, per prompt category.")
+    escalations: int = Field(description="Requests retried on the escalation tier.")
+    escalation_cost: Money = Field(description="What the second calls cost.")
+    escalations_skipped: dict[str, int] = Field(
+        description="Escalations due but not made: budget (no room for a second call), "
+        "failed (the second tier failed), disabled (it cannot serve the request)."
+    )
+    savings_after_escalations: Money = Field(
+        description="baseline - cost, the escalations' cost included (totals.savings)."
+    )
+    savings_before_escalations: Money = Field(description="What the savings would be without them.")
+
+
 class DailyUsage(ReportModel):
     date: date
     requests: int
@@ -179,6 +202,8 @@ class DailyUsage(ReportModel):
     tier_cost: dict[str, Money]
     batch_images: int = Field(description="Of the day's images, those made for batches.")
     batch_cost: Money = Field(description="Of the day's cost, that of batch items.")
+    verified: int = Field(description="Requests whose image text was checked.")
+    escalations: int = Field(description="Of those, the ones retried on the escalation tier.")
 
 
 class TeamReport(ReportModel):
@@ -193,4 +218,5 @@ class TeamReport(ReportModel):
     categories: list[CategoryUsage]
     routing: RoutingOutcomes
     top_reasons: list[ReasonCount]
+    verification: VerificationSummary
     daily: list[DailyUsage]

@@ -56,6 +56,8 @@ def csv_header(tiers: Sequence[str]) -> list[str]:
         "batch_images",
         "batch_cost_micros",
         "batch_cost_usd",
+        "verified",
+        "escalations",
     ]
     for tier in tiers:
         header += [f"{tier}_cost_micros", f"{tier}_cost_usd"]
@@ -80,6 +82,8 @@ def render_csv(reports: Sequence[TeamReport]) -> str:
         tier_cost: dict[str, Money],
         batch_images: int,
         batch_cost: Money,
+        verified: int,
+        escalations: int,
     ) -> list[str | int]:
         savings = Money.of(baseline.micros - cost.micros)
         cells: list[str | int] = [
@@ -96,6 +100,8 @@ def render_csv(reports: Sequence[TeamReport]) -> str:
             batch_images,
             batch_cost.micros,
             batch_cost.usd,
+            verified,
+            escalations,
         ]
         for tier in tiers:
             amount = tier_cost.get(tier, Money.of(0))
@@ -115,6 +121,8 @@ def render_csv(reports: Sequence[TeamReport]) -> str:
                     day.tier_cost,
                     day.batch_images,
                     day.batch_cost,
+                    day.verified,
+                    day.escalations,
                 )
             )
         t = report.totals
@@ -129,6 +137,8 @@ def render_csv(reports: Sequence[TeamReport]) -> str:
                 {tier.tier: tier.cost for tier in report.tiers},
                 t.batch.images,
                 t.batch.cost,
+                report.verification.requests,
+                report.verification.escalations,
             )
         )
     return out.getvalue()
@@ -279,6 +289,22 @@ def render_markdown(report: TeamReport) -> str:
                 r.disconnected.requests,
                 r.disconnected.cost.usd,
             ]
+        ],
+    )
+    v = report.verification
+    lines += ["", "## Verification", ""]
+    lines += [
+        f"{v.requests} verified, {v.escalations} escalated (extra {dollars(v.escalation_cost)}); "
+        f"savings after escalations {dollars(v.savings_after_escalations)} "
+        f"(before: {dollars(v.savings_before_escalations)})",
+        "",
+    ]
+    lines += _table(
+        ["by", "name", "checked", "passed", "pass rate"],
+        [
+            [kind, r.name, r.checked, r.passed, "n/a" if r.pass_rate is None else r.pass_rate]
+            for kind, rows in (("tier", v.by_tier), ("category", v.by_category))
+            for r in rows
         ],
     )
     lines += ["", "## Top reason codes", ""]

@@ -24,6 +24,23 @@ class OcrReading:
     seconds: float
 
 
+def reading_order(found: list[Any]) -> str:
+    """The boxes' texts line by line, left to right. RapidOCR orders by the top edge, so a
+    word with an accent or umlaut above it (taller box) could jump ahead of its line."""
+    boxes = []
+    for points, text, *_ in found:
+        ys = [p[1] for p in points]
+        boxes.append(((min(ys) + max(ys)) / 2, max(ys) - min(ys), min(p[0] for p in points), text))
+    boxes.sort()
+    lines: list[list[tuple[float, float, float, str]]] = []
+    for box in boxes:
+        if lines and abs(box[0] - lines[-1][0][0]) < 0.5 * min(box[1], lines[-1][0][1]):
+            lines[-1].append(box)
+        else:
+            lines.append([box])
+    return " ".join(str(b[3]) for line in lines for b in sorted(line, key=lambda b: b[2]))
+
+
 class OcrReader:
     def __init__(self, threads: int = 2, max_side: int = 1024) -> None:
         self.threads = threads
@@ -51,8 +68,7 @@ class OcrReader:
         if max(rgb.size) > self.max_side:
             rgb.thumbnail((self.max_side, self.max_side))
         found, _ = self._engine()(np.asarray(rgb))
-        text = " ".join(str(box[1]) for box in found or [])
-        return OcrReading(text, time.perf_counter() - started)
+        return OcrReading(reading_order(found or []), time.perf_counter() - started)
 
     async def read(self, png: bytes) -> OcrReading:
         return await asyncio.get_running_loop().run_in_executor(self._pool, self.read_sync, png)

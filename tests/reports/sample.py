@@ -42,6 +42,24 @@ async def sample_report() -> TeamReport:
         await seed_requests(
             store, "demo", rng.randint(40, 80) if weekday else rng.randint(5, 20), noon, rng
         )
+        verified = rng.randint(5, 15)
+        escalated = rng.randint(0, verified // 3)
+        await store.add_aggregates(
+            "demo",
+            Aggregates(
+                day.isoformat(),
+                {
+                    "verify:requests": verified,
+                    "verify:tier:efficient:checked": verified,
+                    "verify:tier:efficient:passed": verified - escalated,
+                    "verify:cat:headline:checked": verified,
+                    "verify:cat:headline:passed": verified - escalated,
+                    "verify:escalated": escalated,
+                    "verify:escalation_micros": escalated * 35_112,
+                },
+                86_400,
+            ),
+        )
         if i in (8, 9):  # a campaign push: up against the day budget, some requests refused
             await seed_requests(store, "demo", 70, noon, rng)
             await store.add_aggregates(

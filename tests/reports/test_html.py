@@ -33,8 +33,15 @@ def test_page_is_self_contained_with_headline_numbers(report: TeamReport) -> Non
     assert f"exact: ${report.totals.cost.usd}" in html
     assert f"{report.totals.images:,}" in html
     assert f"{report.totals.savings_percent:.1f}%" in html
-    for chart in ("chart-daily-spend", "chart-tier-mix", "chart-category-mix"):
+    for chart in (
+        "chart-daily-spend",
+        "chart-tier-mix",
+        "chart-category-mix",
+        "chart-escalation-rate",
+    ):
         assert f"id='{chart}'" in html
+    v = report.verification
+    assert f"{v.requests} requests verified, {v.escalations} escalated" in html
 
 
 def test_charts_render_in_headless_chromium(report: TeamReport, tmp_path: Path) -> None:
@@ -44,7 +51,20 @@ def test_charts_render_in_headless_chromium(report: TeamReport, tmp_path: Path) 
 
     dom = dump_dom(binary, page, tmp_path)
     charts = dict(re.findall(r'<svg[^>]*id="(chart-[\w-]+)"[^>]*>(.*?)</svg>', dom, re.S))
-    assert set(charts) == {"chart-daily-spend", "chart-tier-mix", "chart-category-mix"}
+    assert set(charts) == {
+        "chart-daily-spend",
+        "chart-tier-mix",
+        "chart-category-mix",
+        "chart-escalation-rate",
+    }
+    escalation_bars = re.findall(r'<rect class="bar"[^>]*>', charts["chart-escalation-rate"])
+    assert len(escalation_bars) == sum(1 for d in report.daily if d.verified)
+    rates = [d.escalations / d.verified for d in report.daily if d.verified]
+    heights = [float(attrs(t)["height"]) for t in escalation_bars]
+    # Taller bar, higher rate: the chart shows the days' escalation rates in order.
+    assert sorted(range(len(rates)), key=rates.__getitem__) == sorted(
+        range(len(heights)), key=lambda i: (heights[i], rates[i])
+    )
     bars = [attrs(t) for t in re.findall(r'<rect class="bar"[^>]*>', charts["chart-daily-spend"])]
     assert len(bars) >= len(report.daily)  # a stack per day with spend
     assert all(float(b["width"]) > 0 and float(b["height"]) > 0 for b in bars)
