@@ -318,9 +318,9 @@ class ImageService:
                     )
                 )
                 raise
-            verification = step.verification
-            cost += verification.escalation_cost_micros
-            if step.replacement is not None:
+            verification = step.verification if step is not None else None
+            cost += verification.escalation_cost_micros if verification is not None else 0
+            if step is not None and step.replacement is not None:
                 result, (text_tokens, image_tokens, _, reported) = step.replacement
                 decision = RoutingDecision(
                     step.verification.escalated_to or decision.tier,
@@ -459,11 +459,14 @@ class ImageService:
         tier_name: str,
         prompt_tokens: int,
         escalation_blocked: bool,
-    ) -> VerifyStep:
+    ) -> VerifyStep | None:
         """Check the image; below the threshold, call the escalation tier and keep the
         better of the two. The second call's cost is in the step either way."""
         assert self.text_check is not None
-        score, seconds = await self.text_check.score(result, plan.expected)
+        first, seconds = await self.text_check.safe_score(result, plan.expected)
+        if first is None:
+            return None  # the check could not run: the image goes back unverified
+        score = first
         passed = score >= plan.min_similarity
         if passed or plan.escalate_to is None:
             return VerifyStep(Verification(score, passed, tier_name, ocr_seconds=seconds))
@@ -481,7 +484,8 @@ class ImageService:
                 Verification(score, False, tier_name, escalation="failed", ocr_seconds=seconds)
             )
         priced = self._priced(escalate, request, called.result, prompt_tokens)
-        second, more_seconds = await self.text_check.score(called.result, plan.expected)
+        read, more_seconds = await self.text_check.safe_score(called.result, plan.expected)
+        second = score if read is None else read
         verification = Verification(
             score,
             False,
