@@ -271,10 +271,24 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
         "--policy", type=Path, default=None, help="policy YAML (classifier, prices)"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="instead: send each prompt that asks for text to every tier and report how "
+        "often its text reads back right, per tier and category",
+    )
+    parser.add_argument(
+        "--start-simulators", action="store_true", help="with --verify: run both simulators"
+    )
+    parser.add_argument("--limit", type=int, default=0, help="with --verify: first N rows only")
 
 
 def eval_command(args: argparse.Namespace) -> int:
     """Run ``tiergate eval``; returns the process exit code."""
+    if args.verify:
+        from gateway.verify.calibrate import verify_command
+
+        return verify_command(args)
     inputs = _policy_inputs(args.policy)
     report = evaluate(
         load_dataset(args.dataset),
