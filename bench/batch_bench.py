@@ -92,18 +92,37 @@ def run_once(lines: int, workers: int, concurrency: int, work: Path) -> dict[str
         for profile, port in sims.items():
             procs.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "gateway.simulator", "--profile", profile,
-                     "--port", str(port), "--latency-scale", "0"],
-                    env=env, **quiet,  # type: ignore[arg-type]
+                    [
+                        sys.executable,
+                        "-m",
+                        "gateway.simulator",
+                        "--profile",
+                        profile,
+                        "--port",
+                        str(port),
+                        "--latency-scale",
+                        "0",
+                    ],
+                    env=env,
+                    **quiet,  # type: ignore[arg-type]
                 )
             )
             wait_ok(f"http://127.0.0.1:{port}/healthz")
         port = free_port()
         procs.append(
             subprocess.Popen(
-                [sys.executable, "-m", "gateway.cli", "serve", "--policy", str(path),
-                 "--port", str(port)],
-                env=env, **quiet,  # type: ignore[arg-type]
+                [
+                    sys.executable,
+                    "-m",
+                    "gateway.cli",
+                    "serve",
+                    "--policy",
+                    str(path),
+                    "--port",
+                    str(port),
+                ],
+                env=env,
+                **quiet,  # type: ignore[arg-type]
             )
         )
         wait_ok(f"http://127.0.0.1:{port}/healthz")
@@ -111,9 +130,18 @@ def run_once(lines: int, workers: int, concurrency: int, work: Path) -> dict[str
         for _ in range(workers):
             metrics = free_port()
             proc = subprocess.Popen(
-                [sys.executable, "-m", "gateway.cli", "worker", "--policy", str(path),
-                 "--metrics-port", str(metrics)],
-                env=env, **quiet,  # type: ignore[arg-type]
+                [
+                    sys.executable,
+                    "-m",
+                    "gateway.cli",
+                    "worker",
+                    "--policy",
+                    str(path),
+                    "--metrics-port",
+                    str(metrics),
+                ],
+                env=env,
+                **quiet,  # type: ignore[arg-type]
             )
             procs.append(proc)
             worker_procs.append(proc)
@@ -137,8 +165,11 @@ def run_once(lines: int, workers: int, concurrency: int, work: Path) -> dict[str
             started = time.perf_counter()
             batch = c.post(
                 "/batches",
-                json={"input_file_id": file_id, "endpoint": "/v1/images/generations",
-                      "completion_window": "24h"},
+                json={
+                    "input_file_id": file_id,
+                    "endpoint": "/v1/images/generations",
+                    "completion_window": "24h",
+                },
             ).json()
             validated = None
             while batch["status"] not in ("completed", "failed", "expired", "cancelled"):

@@ -29,7 +29,20 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-WORDS = "summer sale fresh coffee daily grand opening big spring clearance event now".split()
+WORDS = [
+    "summer",
+    "sale",
+    "fresh",
+    "coffee",
+    "daily",
+    "grand",
+    "opening",
+    "big",
+    "spring",
+    "clearance",
+    "event",
+    "now",
+]
 CHINESE = ["夏季大促销", "新年快乐", "全场五折", "欢迎光临本店"]
 
 
