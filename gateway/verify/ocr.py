@@ -45,8 +45,17 @@ class OcrReader:
     def __init__(self, threads: int = 2, max_side: int = 1024) -> None:
         self.threads = threads
         self.max_side = max_side
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tiergate-ocr")
+        self._pool: ThreadPoolExecutor | None = None
         self._local = threading.local()
+
+    def _executor(self) -> ThreadPoolExecutor:
+        """The pool, made on first use and again after ``close`` (an app that serves again,
+        as ASGI test clients make it, gets a new one)."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(
+                max_workers=self.threads, thread_name_prefix="tiergate-ocr"
+            )
+        return self._pool
 
     def _engine(self) -> Any:
         engine = getattr(self._local, "engine", None)
@@ -71,11 +80,15 @@ class OcrReader:
         return OcrReading(reading_order(found or []), time.perf_counter() - started)
 
     async def read(self, png: bytes) -> OcrReading:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, self.read_sync, png)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor(), self.read_sync, png
+        )
 
     def warm_up(self) -> None:
         """Load one engine now rather than on the first verified request."""
-        self._pool.submit(self._engine).result()
+        self._executor().submit(self._engine).result()
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)

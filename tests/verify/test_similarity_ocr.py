@@ -82,3 +82,12 @@ async def test_reading_runs_off_the_event_loop(reader: OcrReader) -> None:
     ticker.cancel()
     assert reading.text == "Summer Sale"
     assert ticks >= int(elapsed / 0.01) // 2  # the loop kept running while OCR worked
+
+
+async def test_a_closed_reader_opens_again_for_an_app_that_serves_again() -> None:
+    reader = OcrReader(threads=1)
+    png = render_text_png("Summer Sale", 768, 768, b"seed")
+    assert (await reader.read(png)).text == "Summer Sale"
+    reader.close()  # the lifespan ended
+    assert (await reader.read(png)).text == "Summer Sale"  # and a new one began
+    reader.close()
