@@ -26,13 +26,15 @@ from gateway.budget.store import RateLimit, Window
 from gateway.classify import Classification, Classifier
 from gateway.errors import BudgetExceeded, GatewayError, InvalidRequest, PermissionDenied
 from gateway.outcome import Outcome
-from gateway.policy.schema import Policy, Tier
+from gateway.policy.schema import Policy
+from gateway.pricing import Pricing
 from gateway.resilience import ResilientCaller
 from gateway.routing import RouteContext, RoutingDecision, decide_route
 from gateway.tokens import count_text_tokens
-from gateway.upstream.backend import UpstreamCall, UpstreamResult
+from gateway.upstream.backend import UpstreamCall
 from gateway.usage import cancelled_increments, success_increments, unsettled_increments
 from gateway.verify.check import TextCheck, Verification
+from gateway.verify.escalation import check_and_escalate
 from gateway.verify.plan import VerifyPlan, verify_plan
 from gateway.verify.usage import add_verification, verification_ledger
 
@@ -43,13 +45,6 @@ Clock = Callable[[], datetime]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class VerifyStep:
-    verification: Verification
-    replacement: tuple[UpstreamResult, tuple[int, int, int, bool]] | None = None
-    """The escalation's result and pricing, when it is the image to return."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,22 +69,6 @@ class JobContext:
     before_settle: Callable[[Outcome], Awaitable[None]] | None = None
 
 
-def estimate_usage(
-    tier: Tier, request: ImageGenerationRequest, text_tokens: int
-) -> tuple[int, int]:
-    """Worst-case (text tokens, image tokens) for a request on a tier; raises for sizes it lacks."""
-    size = request.resolved_size
-    if size not in tier.image_tokens:
-        raise InvalidRequest(
-            f"Invalid 'size': '{request.size}' is not supported; use one of: auto, "
-            + ", ".join(tier.image_tokens),
-            param="size",
-            code="invalid_value",
-        )
-    image_tokens = tier.image_tokens_for(size, request.resolved_quality) * request.n
-    return text_tokens, image_tokens
-
-
 class ImageService:
     def __init__(
         self,
@@ -106,7 +85,7 @@ class ImageService:
         self.admission = admission
         self.clock = clock
         self.text_check = text_check
-        self.baseline_tier = policy.routing.precedence[0]
+        self.pricing = Pricing(policy)
 
     def decide(
         self, principal: Principal, request: ImageGenerationRequest, context: RouteContext
@@ -153,13 +132,6 @@ class ImageService:
             extra=extra,
         )
 
-    def baseline_cost(
-        self, request: ImageGenerationRequest, text_tokens: int, image_tokens: int
-    ) -> int:
-        """What the same request would have cost on the baseline (flagship) tier."""
-        tier = self.policy.tiers[self.baseline_tier]
-        return tier.pricing.cost_micros(text_tokens, image_tokens)
-
     async def generate(
         self,
         principal: Principal,
@@ -181,7 +153,7 @@ class ImageService:
         )
         prompt_tokens = count_text_tokens(request.prompt)
         categories = [str(c) for c in classification.categories]
-        baseline_estimate = self._baseline_estimate(request, prompt_tokens)
+        baseline_estimate = self.pricing.baseline_estimate(request, prompt_tokens)
         # Reserve the worst case over every tier the request may end up on.
         # A fallback that cannot serve this request (its sizes or its images per call) is
         # left out of the chain; the chosen tier's own refusal is the client's 400.
@@ -189,7 +161,7 @@ class ImageService:
         for name in chain:
             try:
                 self.upstream_call(name, request)
-                estimates[name] = self._estimate(name, request, prompt_tokens)
+                estimates[name] = self.pricing.estimate(name, request, prompt_tokens)
             except InvalidRequest:
                 if name == decision.tier:
                     raise
@@ -294,15 +266,27 @@ class ImageService:
                 forced=decision.forced,
                 classified_tier=decision.classified_tier,
             )
-        text_tokens, image_tokens, cost, reported = self._priced(
+        text_tokens, image_tokens, cost, reported = self.pricing.priced(
             decision.tier, request, result, prompt_tokens
         )
         verification: Verification | None = None
         first_tier, first_cost = decision.tier, cost
         if plan is not None:
             try:
-                step = await self._verify(
-                    plan, request, result, decision.tier, prompt_tokens, escalation_blocked
+                assert self.text_check is not None
+                step = await check_and_escalate(
+                    self.text_check,
+                    self.pricing,
+                    plan,
+                    request,
+                    result,
+                    decision.tier,
+                    prompt_tokens,
+                    escalation_reserved=escalation_estimate > 0,
+                    escalation_blocked=escalation_blocked,
+                    call=lambda tier: self.caller.call(
+                        [tier], lambda t: self.upstream_call(t, request)
+                    ),
                 )
             except asyncio.CancelledError:
                 await asyncio.shield(
@@ -330,7 +314,7 @@ class ImageService:
                     classified_tier=decision.classified_tier,
                 )
         latency_ms = (time.perf_counter() - started) * 1000
-        baseline = self.baseline_cost(request, text_tokens, image_tokens)
+        baseline = self.pricing.baseline_cost(text_tokens, image_tokens)
         ledger = self._ledger_fields(principal, request, decision, classification, request_id)
         ledger.update(ledger_extra)
         ledger.update(
@@ -418,26 +402,6 @@ class ImageService:
         )
         return outcome
 
-    def _priced(
-        self,
-        tier_name: str,
-        request: ImageGenerationRequest,
-        result: UpstreamResult,
-        prompt_tokens: int,
-    ) -> tuple[int, int, int, bool]:
-        """(text tokens, image tokens, cost, usage reported) of one call's result."""
-        tier = self.policy.tiers[tier_name]
-        est_text, est_image = estimate_usage(tier, request, prompt_tokens)
-        reported = result.text_tokens is not None and result.image_tokens is not None
-        text_tokens = result.text_tokens if result.text_tokens is not None else est_text
-        image_tokens = result.image_tokens if result.image_tokens is not None else est_image
-        return (
-            text_tokens,
-            image_tokens,
-            tier.pricing.cost_micros(text_tokens, image_tokens),
-            reported,
-        )
-
     def _escalation_estimate(
         self, plan: VerifyPlan | None, request: ImageGenerationRequest, prompt_tokens: int
     ) -> int:
@@ -447,76 +411,14 @@ class ImageService:
             return 0
         try:
             self.upstream_call(plan.escalate_to, request)
-            return self._estimate(plan.escalate_to, request, prompt_tokens)
+            return self.pricing.estimate(plan.escalate_to, request, prompt_tokens)
         except InvalidRequest:
             return 0
-
-    async def _verify(
-        self,
-        plan: VerifyPlan,
-        request: ImageGenerationRequest,
-        result: UpstreamResult,
-        tier_name: str,
-        prompt_tokens: int,
-        escalation_blocked: bool,
-    ) -> VerifyStep | None:
-        """Check the image; below the threshold, call the escalation tier and keep the
-        better of the two. The second call's cost is in the step either way."""
-        assert self.text_check is not None
-        first, seconds = await self.text_check.safe_score(result, plan.expected)
-        if first is None:
-            return None  # the check could not run: the image goes back unverified
-        score = first
-        passed = score >= plan.min_similarity
-        if passed or plan.escalate_to is None:
-            return VerifyStep(Verification(score, passed, tier_name, ocr_seconds=seconds))
-        escalate = plan.escalate_to
-        if escalation_blocked or not self._escalation_estimate(plan, request, prompt_tokens):
-            why = "budget" if escalation_blocked else "disabled"
-            return VerifyStep(
-                Verification(score, False, tier_name, escalation=why, ocr_seconds=seconds)
-            )
-        try:
-            called = await self.caller.call([escalate], lambda t: self.upstream_call(t, request))
-        except GatewayError as exc:
-            log.warning("verify_escalation_failed", tier=escalate, error_code=exc.code)
-            return VerifyStep(
-                Verification(score, False, tier_name, escalation="failed", ocr_seconds=seconds)
-            )
-        priced = self._priced(escalate, request, called.result, prompt_tokens)
-        read, more_seconds = await self.text_check.safe_score(called.result, plan.expected)
-        second = score if read is None else read
-        verification = Verification(
-            score,
-            False,
-            tier_name,
-            escalated_to=escalate,
-            escalated_similarity=second,
-            escalation_cost_micros=priced[2],
-            ocr_seconds=seconds + more_seconds,
-        )
-        # The better image is returned: the escalation's unless it read worse.
-        if second >= score:
-            return VerifyStep(verification, (called.result, priced))
-        return VerifyStep(verification)
 
     def _downgraded(self, decision: RoutingDecision) -> bool:
         rank = self.policy.routing.precedence.index
         classified = decision.classified_tier or decision.tier
         return rank(decision.tier) > rank(classified)
-
-    def _baseline_estimate(self, request: ImageGenerationRequest, prompt_tokens: int) -> int:
-        tier = self.policy.tiers[self.baseline_tier]
-        try:
-            text_tokens, image_tokens = estimate_usage(tier, request, prompt_tokens)
-        except InvalidRequest:
-            return 0
-        return tier.pricing.cost_micros(text_tokens, image_tokens)
-
-    def _estimate(self, tier_name: str, request: ImageGenerationRequest, prompt_tokens: int) -> int:
-        tier = self.policy.tiers[tier_name]
-        text_tokens, image_tokens = estimate_usage(tier, request, prompt_tokens)
-        return tier.pricing.cost_micros(text_tokens, image_tokens)
 
     def _ledger_fields(
         self,

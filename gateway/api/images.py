@@ -28,7 +28,7 @@ from gateway.errors import (
     RequestTimeout,
 )
 from gateway.outcome import format_usd
-from gateway.service import estimate_usage
+from gateway.pricing import estimate_usage
 from gateway.tokens import count_text_tokens
 from gateway.verify.plan import HEADER as VERIFY_HEADER
 from gateway.verify.plan import header_choice
