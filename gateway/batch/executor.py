@@ -206,14 +206,15 @@ class Executor:
             + b"".join(bytes(piece) for piece in outcome.body())
             + b"}"
         )
-        tiergate = orjson.dumps(
-            {
-                "tier": outcome.decision.tier,
-                "model": outcome.decision.model,
-                "cost_usd": format_usd(outcome.cost_micros),
-                "reasons": list(outcome.decision.reasons),
-            }
-        )
+        summary: dict[str, object] = {
+            "tier": outcome.decision.tier,
+            "model": outcome.decision.model,
+            "cost_usd": format_usd(outcome.cost_micros),
+            "reasons": list(outcome.decision.reasons),
+        }
+        if outcome.verification is not None:
+            summary["verify"] = outcome.verification.header()
+        tiergate = orjson.dumps(summary)
         return head + response + b',"error":null,"tiergate":' + tiergate + b"}"
 
     async def wait(self, job: dict[str, Any], batch: dict[str, str], at_least: float = 0.0) -> str:

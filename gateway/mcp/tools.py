@@ -133,6 +133,8 @@ def build_server(api_for: ApiFor) -> MCPServer:
             "request_id": response.headers.get("x-tiergate-request-id"),
             "images": len(images),
         }
+        if "x-tiergate-verify" in response.headers:
+            summary["verify"] = response.headers["x-tiergate-verify"]
         return [
             *(Image(data=preview_png(png, preview_max_side), format="png") for png in images),
             json.dumps(summary),

@@ -75,6 +75,9 @@ def test_sdk_batch_of_mixed_lines(deploy: Callable[..., Deployment]) -> None:
         total_cost += Decimal(line["tiergate"]["cost_usd"])
     tiers = {line["custom_id"]: line["tiergate"]["tier"] for line in output}
     assert tiers["hero"] == "flagship" and tiers["icon"] == "efficient"
+    # Batch items are verified like live calls: the headline was read back.
+    verified = {line["custom_id"]: line["tiergate"].get("verify") for line in output}
+    assert verified["banner"] == "text;similarity=1.00" and verified["icon"] is None
 
     errors = {
         (json.loads(x)["custom_id"] or "?"): json.loads(x)
