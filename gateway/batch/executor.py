@@ -99,7 +99,9 @@ class Executor:
         if batch is None:
             return "gone"
         line_id = f"batch_req_{batch_id.removeprefix('batch_')}_{line}"
-        if batch.get("cancel_requested") or batch["status"] in FINAL:
+        if batch["status"] in FINAL:
+            return "finished"  # a stray copy of a job: the batch's files are written
+        if batch.get("cancel_requested"):
             return await self.never_ran(
                 team,
                 batch_id,

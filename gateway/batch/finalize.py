@@ -66,7 +66,16 @@ async def finalize_batch(state: BatchState, blobs: Blobs, team: str, batch_id: s
         [BatchStatus.finalizing],
         {"status": final, stamp: str(int(time.time())), **files},
     )
-    log.info("batch_finished", team=team, batch_id=batch_id, status=str(final), total=total)
+    # The items' results are in the output and error files now.
+    removed = await blobs.delete_prefix(f"{team}/batches/{batch_id}/items")
+    log.info(
+        "batch_finished",
+        team=team,
+        batch_id=batch_id,
+        status=str(final),
+        total=total,
+        item_blobs_removed=removed,
+    )
 
 
 async def joined_lines(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 
 import openai
 import pytest
@@ -93,6 +95,14 @@ def test_sdk_batch_of_mixed_lines(deploy: Callable[..., Deployment]) -> None:
             assert response["body"] == sync_error(deployment, row["body"]), custom_id
     assert errors["?"]["response"]["body"]["error"]["code"] == "invalid_json"
 
+    blobs = Path(deployment.env["TIERGATE_BLOB_STORE"].removeprefix("file://"))
+    items = blobs / "alpha" / "batches" / done.id / "items"
+    for _ in range(50):  # removed just after the batch is marked completed
+        if not any(p.is_file() for p in items.rglob("*")):
+            break
+        time.sleep(0.1)
+    assert not any(p.is_file() for p in items.rglob("*"))  # the results are in the files now
+    assert (blobs / "alpha" / "files" / done.output_file_id).exists()
     with deployment.http() as http:
         (window,) = http.get("/v1/budget").json()["windows"]
     assert Decimal(window["spent_micros"]) / 1_000_000 == total_cost
