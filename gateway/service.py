@@ -228,6 +228,20 @@ class ImageService:
             fields = self._ledger_fields(principal, request, decision, classification, request_id)
             return {**fields, **ledger_extra, "status": "released", "cost_micros": "0"}
 
+        async def settle_cancelled() -> None:
+            """Cancelled mid-call (client gone, shutdown): the vendor may have billed us, so
+            the estimate is charged rather than released; it is marked estimated."""
+            await self._settle_estimate(
+                ticket,
+                principal,
+                request,
+                decision,
+                classification,
+                request_id,
+                usage=cancelled_increments(**charged_at_estimate),
+                if_reaped=reaped_counters,
+            )
+
         started = time.perf_counter()
         try:
             if job is not None and job.before_call is not None:
@@ -237,20 +251,7 @@ class ImageService:
             await asyncio.shield(self._release(ticket, exc, released_ledger(), reaped_counters))
             raise
         except asyncio.CancelledError:
-            # Cancelled mid-call (client gone, shutdown): the vendor may have billed us, so the
-            # estimate is charged rather than released; it is marked estimated in the ledger.
-            await asyncio.shield(
-                self._settle_estimate(
-                    ticket,
-                    principal,
-                    request,
-                    decision,
-                    classification,
-                    request_id,
-                    usage=cancelled_increments(**charged_at_estimate),
-                    if_reaped=reaped_counters,
-                )
-            )
+            await asyncio.shield(settle_cancelled())
             raise
         except Exception as exc:
             # A bug of ours (the caller turns every backend failure into a GatewayError):
@@ -271,6 +272,8 @@ class ImageService:
         )
         verification: Verification | None = None
         first_tier, first_cost = decision.tier, cost
+        if plan is not None and decision.tier == plan.escalate_to:
+            plan = None  # the call fell back to the tier it would escalate to
         if plan is not None:
             try:
                 assert self.text_check is not None
@@ -289,18 +292,7 @@ class ImageService:
                     ),
                 )
             except asyncio.CancelledError:
-                await asyncio.shield(
-                    self._settle_estimate(
-                        ticket,
-                        principal,
-                        request,
-                        decision,
-                        classification,
-                        request_id,
-                        usage=cancelled_increments(**charged_at_estimate),
-                        if_reaped=reaped_counters,
-                    )
-                )
+                await asyncio.shield(settle_cancelled())
                 raise
             verification = step.verification if step is not None else None
             cost += verification.escalation_cost_micros if verification is not None else 0

@@ -101,7 +101,8 @@ class Executor:
         line_id = f"batch_req_{batch_id.removeprefix('batch_')}_{line}"
         if batch["status"] in FINAL:
             return "finished"  # a stray copy of a job: the batch's files are written
-        if batch.get("cancel_requested"):
+
+        async def cancelled() -> str:
             return await self.never_ran(
                 team,
                 batch_id,
@@ -111,6 +112,9 @@ class Executor:
                 "batch_cancelled",
                 "The batch was cancelled before this request ran.",
             )
+
+        if batch.get("cancel_requested"):
+            return await cancelled()
         if time.time() >= int(batch["expires_at"]):
             await self.state.transition(team, batch_id, None, {"expired_items": "1"})
             return await self.never_ran(
@@ -168,15 +172,7 @@ class Executor:
                 attempt += 1
                 continue
             except ItemCancelled:
-                return await self.never_ran(
-                    team,
-                    batch_id,
-                    line,
-                    custom_id,
-                    line_id,
-                    "batch_cancelled",
-                    "The batch was cancelled before this request ran.",
-                )
+                return await cancelled()
             except BudgetExceeded as exc:
                 if exc.blocking == spend_window_name(batch_id) and exc.shortfall_is_spent:
                     refusal = BudgetExceeded(

@@ -129,6 +129,9 @@ def verify_command(args: argparse.Namespace) -> int:
         prompts = [row["prompt"] for row in csv.DictReader(handle)]
     if args.limit:
         prompts = prompts[: args.limit]
+    saved = {
+        k: os.environ.get(k) for k in ("TIERGATE_SIM_EFFICIENT_PORT", "TIERGATE_SIM_FLAGSHIP_PORT")
+    }
     children = start_simulators() if args.start_simulators else []
     try:
         result = asyncio.run(measure(prompts, args.policy))
@@ -136,6 +139,11 @@ def verify_command(args: argparse.Namespace) -> int:
         for proc in children:
             proc.terminate()
             proc.wait(timeout=10)
+        for name, value in saved.items():  # the ports named the simulators just stopped
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
