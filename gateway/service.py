@@ -69,6 +69,42 @@ class JobContext:
     before_settle: Callable[[Outcome], Awaitable[None]] | None = None
 
 
+def upstream_call(policy: Policy, tier_name: str, request: ImageGenerationRequest) -> UpstreamCall:
+    """The call to make on a tier for a request (400 when the tier cannot serve its n)."""
+    tier = policy.tiers[tier_name]
+    if request.n > tier.max_images:
+        raise InvalidRequest(
+            f"Invalid 'n': the {tier_name} tier generates at most {tier.max_images} "
+            "image(s) per request.",
+            param="n",
+        )
+    extra: dict[str, object] = {}
+    for name in (
+        "output_format",
+        "background",
+        "user",
+        "output_compression",
+        "moderation",
+        "style",
+    ):
+        value = getattr(request, name)
+        if value is not None:
+            extra[name] = value
+    return UpstreamCall(
+        tier=tier_name,
+        model=tier.model,
+        prompt=request.prompt,
+        n=request.n,
+        size=request.resolved_size,
+        quality=request.resolved_quality.value if tier.quality_param else None,
+        api_base=tier.api_base,
+        api_key=tier.api_key.get_secret_value() if tier.api_key else None,
+        api_version=tier.api_version,
+        timeout_seconds=tier.timeout_seconds,
+        extra=extra,
+    )
+
+
 class ImageService:
     def __init__(
         self,
@@ -99,38 +135,7 @@ class ImageService:
         return decision, classification
 
     def upstream_call(self, tier_name: str, request: ImageGenerationRequest) -> UpstreamCall:
-        tier = self.policy.tiers[tier_name]
-        if request.n > tier.max_images:
-            raise InvalidRequest(
-                f"Invalid 'n': the {tier_name} tier generates at most {tier.max_images} "
-                "image(s) per request.",
-                param="n",
-            )
-        extra: dict[str, object] = {}
-        for name in (
-            "output_format",
-            "background",
-            "user",
-            "output_compression",
-            "moderation",
-            "style",
-        ):
-            value = getattr(request, name)
-            if value is not None:
-                extra[name] = value
-        return UpstreamCall(
-            tier=tier_name,
-            model=tier.model,
-            prompt=request.prompt,
-            n=request.n,
-            size=request.resolved_size,
-            quality=request.resolved_quality.value if tier.quality_param else None,
-            api_base=tier.api_base,
-            api_key=tier.api_key.get_secret_value() if tier.api_key else None,
-            api_version=tier.api_version,
-            timeout_seconds=tier.timeout_seconds,
-            extra=extra,
-        )
+        return upstream_call(self.policy, tier_name, request)
 
     async def generate(
         self,
@@ -344,7 +349,6 @@ class ImageService:
                 first_tier,
                 first_cost,
                 decision.tier,
-                plan.min_similarity if plan is not None else None,
             )
         headers = {
             **budget_headers(ticket.result.window_states, adjust_micros=cost - estimate),

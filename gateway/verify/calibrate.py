@@ -64,7 +64,7 @@ async def measure(
     from gateway.app import build_backend
     from gateway.classify import Classifier
     from gateway.policy.loader import load_policy
-    from gateway.service import ImageService
+    from gateway.service import upstream_call
     from gateway.settings import Settings
     from gateway.verify.check import TextCheck
     from gateway.verify.ocr import OcrReader
@@ -76,8 +76,6 @@ async def measure(
     check = TextCheck(OcrReader())
     text = policy.routing.verify.text
     threshold = text.min_similarity if text is not None else 0.85
-    shaper = ImageService.__new__(ImageService)  # only its upstream_call (the request shape)
-    shaper.policy = policy
     checked: Counter[tuple[str, str]] = Counter()
     passed: Counter[tuple[str, str]] = Counter()
     limit = asyncio.Semaphore(concurrency)
@@ -85,7 +83,7 @@ async def measure(
 
     async def one(prompt: str, tier: str, categories: list[str], expected: str) -> None:
         async with limit:
-            call = shaper.upstream_call(tier, ImageGenerationRequest(prompt=prompt))
+            call = upstream_call(policy, tier, ImageGenerationRequest(prompt=prompt))
             result = await backend.generate(call)
             score, _ = await check.score(result, expected)
         for category in categories:

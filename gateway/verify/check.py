@@ -25,6 +25,8 @@ class Verification:
     checked_tier: str
     escalated_to: str | None = None
     escalated_similarity: float | None = None
+    escalated_passed: bool = False
+    """Whether the escalation's image read right (its similarity reached the threshold)."""
     escalation: str | None = None
     """Why an escalation that was due did not happen: ``budget`` (the budget could not
     cover a second call), ``failed`` (the second tier failed) or ``disabled``."""

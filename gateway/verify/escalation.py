@@ -74,6 +74,7 @@ async def check_and_escalate(
         tier_name,
         escalated_to=escalate,
         escalated_similarity=second,
+        escalated_passed=second >= plan.min_similarity,
         escalation_cost_micros=priced[2],
         ocr_seconds=seconds + more_seconds,
     )

@@ -41,7 +41,6 @@ def add_verification(
     first_tier: str,
     first_cost_micros: int,
     served_tier: str,
-    min_similarity: float | None = None,
 ) -> dict[str, int]:
     """``usage`` with the check's counters, and each tier's cost its own when both ran."""
     fields = dict(usage)
@@ -63,8 +62,7 @@ def add_verification(
         bump("verify:escalated")
         bump("verify:escalation_micros", verification.escalation_cost_micros)
         bump(f"verify:tier:{second}:checked")
-        threshold = min_similarity if min_similarity is not None else 0.0
-        if (verification.escalated_similarity or 0.0) >= threshold and min_similarity is not None:
+        if verification.escalated_passed:
             bump(f"verify:tier:{second}:passed")
         # Both tiers ran: each tier's cost is its own call's.
         served_cost = (
