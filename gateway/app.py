@@ -7,6 +7,7 @@ import contextlib
 import gc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import structlog
 from fastapi import FastAPI, Request
@@ -19,7 +20,7 @@ from gateway.admission.journal import SpendJournal, run_replayer
 from gateway.admission.reaper import run_reaper
 from gateway.admission.reservations import Admission
 from gateway.admission.unconfirmed import run_unconfirmed_releases
-from gateway.api import budget, images, system
+from gateway.api import admin, azure, budget, content, edits, images, system
 from gateway.api import metrics as metrics_api
 from gateway.api import reports as reports_api
 from gateway.api.backpressure import CapacityEstimate, InFlightLimit, WorkerLoad
@@ -27,13 +28,13 @@ from gateway.api.middleware import RequestContextMiddleware
 from gateway.api.openapi import install_openapi
 from gateway.api.responses import JSONBytesResponse
 from gateway.api.state import AppState
-from gateway.auth import KeyRing
 from gateway.batch import batches_api, files_api
 from gateway.batch.executor import Executor
 from gateway.batch.metrics import BatchMetrics
 from gateway.batch.queue import JobQueue
 from gateway.batch.runtime import open_batch_runtime
 from gateway.batch.worker import BatchWorker
+from gateway.blobs.links import ImageLinks
 from gateway.budget import open_store
 from gateway.budget.store import BudgetStore, StoreOptions
 from gateway.classify import Classifier
@@ -42,10 +43,12 @@ from gateway.logging import configure_logging
 from gateway.mcp.http import PATH as MCP_PATH
 from gateway.mcp.http import McpEndpoint
 from gateway.metrics import Metrics
-from gateway.policy.loader import load_policy
+from gateway.policy.live import Active, LivePolicy, read_policy_file
+from gateway.policy.loader import default_policy_path
 from gateway.policy.schema import Policy
 from gateway.resilience import ResilientCaller
 from gateway.service import Clock, ImageService, utc_now
+from gateway.serving import Serving, live_serving
 from gateway.settings import Settings
 from gateway.upstream.backend import ImageBackend, LiteLLMBackend
 from gateway.verify.check import TextCheck
@@ -101,15 +104,6 @@ async def render_validation_error(request: Request, exc: Exception) -> JSONBytes
     loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header")]
     error = InvalidRequest(str(first.get("msg", "Invalid request.")), param=".".join(loc) or None)
     return await render_gateway_error(request, error)
-
-
-def max_request_seconds(policy: Policy) -> float:
-    """Longest a request can take upstream: every tier tried with all its retries."""
-    return sum(
-        tier.timeout_seconds * (tier.max_retries + 1)
-        + tier.max_retry_after_seconds * tier.max_retries
-        for tier in policy.tiers.values()
-    )
 
 
 def build_backend(settings: Settings, policy: Policy) -> ImageBackend:
@@ -178,7 +172,8 @@ def build_core(
         if settings.adaptive_in_flight
         else None
     )
-    metrics = Metrics(circuit_states=caller.circuit_states, load=load)
+    # Read at scrape time from the service in force, which a policy reload replaces.
+    metrics = Metrics(circuit_states=lambda: core.service.caller.circuit_states(), load=load)
     journal = SpendJournal(
         settings.journal_dir,
         settled_marker_ttl_seconds=store_options.settled_marker_ttl_seconds,
@@ -193,7 +188,25 @@ def build_core(
     )
     reader = OcrReader(settings.verify_ocr_threads, settings.verify_ocr_max_side)
     service = ImageService(policy, classifier, caller, admission, clock, TextCheck(reader))
-    return Core(store, metrics, load, journal, admission, service, reader)
+    core = Core(store, metrics, load, journal, admission, service, reader)
+    return core
+
+
+def live_core(
+    core: Core, settings: Settings, path: Path | str | None, text: str | None
+) -> LivePolicy[Serving]:
+    """The live policy over ``core``; each swap makes the new service the core's."""
+    live = live_serving(core.service, settings.reservation_grace_seconds, path, text)
+
+    def adopt(active: Active[Serving]) -> None:
+        core.service = active.parts.service
+        core.admission = active.parts.service.admission
+
+    live.on_swap(adopt)
+    core.metrics.watch_policy(
+        lambda: (live.current.short_digest, live.reloads, live.last_error is not None)
+    )
+    return live
 
 
 async def sample_queue_depth(queue: JobQueue, metrics: BatchMetrics, stop: asyncio.Event) -> None:
@@ -214,25 +227,33 @@ def create_app(
     clock: Clock = utc_now,
 ) -> FastAPI:
     settings = settings or Settings()
-    policy = policy or load_policy(settings.policy)
+    path: Path | None = None
+    text: str | None = None
+    if policy is None:
+        path = Path(settings.policy) if settings.policy is not None else default_policy_path()
+        policy, text = read_policy_file(path)
     configure_logging(settings, log_prompts=policy.log_prompts)
     core = build_core(settings, policy, backend=backend, store=store, clock=clock)
     store, metrics, load, journal = core.store, core.metrics, core.load, core.journal
     retention_seconds = settings.aggregates_retention_days * 86_400
     batches = open_batch_runtime(settings)
-    keyring = KeyRing(policy)
+    live = live_core(core, settings, path, text)
+    signing_key = settings.url_signing_key
+    links = ImageLinks(
+        batches.blobs,
+        signing_key.get_secret_value().encode() if signing_key is not None else None,
+        ttl_seconds=settings.image_url_ttl_seconds,
+        retention_seconds=settings.image_retention_seconds,
+    )
     state = AppState(
         settings=settings,
-        policy=policy,
-        keyring=keyring,
+        live=live,
         store=store,
-        classifier=core.service.classifier,
-        service=core.service,
         idempotency=Idempotency(
             open_idempotency_backend(settings.store), key_prefix=settings.store_key_prefix
         ),
-        in_flight_seconds=max_request_seconds(policy) + settings.reservation_grace_seconds,
         batches=batches,
+        links=links,
     )
     mcp_endpoint = McpEndpoint(state)
     batch_metrics = BatchMetrics(metrics.registry)
@@ -253,7 +274,10 @@ def create_app(
         interval = settings.reaper_interval_seconds
         tasks = [
             asyncio.create_task(
-                run_reaper(policy, store, clock, interval, stop, retention_seconds), name="reaper"
+                run_reaper(
+                    lambda: live.current.policy, store, clock, interval, stop, retention_seconds
+                ),
+                name="reaper",
             ),
             asyncio.create_task(run_replayer(journal, store, interval, stop), name="replayer"),
             asyncio.create_task(
@@ -268,9 +292,7 @@ def create_app(
             ),
         ]
         if in_process_worker:
-            executor = Executor(
-                core.service, keyring, batches.state, batches.queue, batches.blobs, policy
-            )
+            executor = Executor(live, batches.state, batches.queue, batches.blobs)
             worker = BatchWorker(
                 executor,
                 batches.queue,
@@ -286,9 +308,24 @@ def create_app(
                 )
             )
         tasks.append(asyncio.create_task(mcp_endpoint.serve(stop), name="mcp"))
+        tasks.append(
+            asyncio.create_task(
+                live.watch(stop, settings.policy_watch_interval_seconds), name="policy-watch"
+            )
+        )
+        tasks.append(
+            asyncio.create_task(
+                links.run_sweeper(stop, settings.image_sweep_interval_seconds),
+                name="image-sweeper",
+            )
+        )
+        loop = asyncio.get_running_loop()
+        sighup = settings.policy_reload_on_sighup and live.install_sighup(loop)
         try:
             yield
         finally:
+            if sighup:
+                live.remove_sighup(loop)
             # Let the loops finish their current store call: cancelling a redis-py command
             # mid-flight can leave its connection in a state that hangs the pool's close.
             stop.set()
@@ -322,6 +359,10 @@ def create_app(
     app.add_exception_handler(StarletteHTTPException, render_http_error)
     app.add_exception_handler(Exception, render_internal_error)
     app.include_router(images.router)
+    app.include_router(edits.router)
+    app.include_router(content.router)
+    app.include_router(azure.router)
+    app.include_router(admin.router)
     app.include_router(system.router)
     app.include_router(budget.router)
     app.include_router(reports_api.router)
@@ -340,7 +381,8 @@ def create_app(
         load=load,
     )
     app.add_middleware(RequestContextMiddleware)
-    install_openapi(app, policy)
+    install_openapi(app, lambda: live.current.policy)
+    live.on_swap(lambda _: setattr(app, "openapi_schema", None))
     app.state.metrics = metrics
     return app
 

@@ -15,6 +15,9 @@ classifier, ``reason`` is a routing reason code's prefix before ':' (``headline`
     tiergate_in_flight_limit                             the adaptive limit on them
     tiergate_overload_refusals_total{reason}             503 server_overloaded: in_flight, loop_lag
     tiergate_event_loop_lag_seconds                      how late the loop runs a timer
+    tiergate_policy_info{digest}                         1 for the policy in force
+    tiergate_policy_reloads_total{result}                ok, failed
+    tiergate_policy_reload_failing                       1 while the last reload failed
 """
 
 from __future__ import annotations
@@ -123,6 +126,30 @@ class LoadCollector(Collector):
         )
 
 
+class PolicyCollector(Collector):
+    def __init__(self, view: Callable[[], tuple[str, Mapping[str, int], bool]]) -> None:
+        self._view = view
+
+    def collect(self) -> Iterator[Metric]:
+        digest, reloads, failing = self._view()
+        info = GaugeMetricFamily(
+            "tiergate_policy_info", "The policy in force, by content hash.", labels=["digest"]
+        )
+        info.add_metric([digest], 1)
+        yield info
+        counted = CounterMetricFamily(
+            "tiergate_policy_reloads", "Policy reloads by result.", labels=["result"]
+        )
+        for result in ("ok", "failed"):
+            counted.add_metric([result], reloads.get(result, 0))
+        yield counted
+        yield GaugeMetricFamily(
+            "tiergate_policy_reload_failing",
+            "1 while the policy file does not validate (the previous policy is in force).",
+            value=1 if failing else 0,
+        )
+
+
 class Metrics:
     def __init__(
         self,
@@ -169,6 +196,10 @@ class Metrics:
             r.register(CircuitCollector(circuit_states))
         if load is not None:
             r.register(LoadCollector(load))
+
+    def watch_policy(self, view: Callable[[], tuple[str, Mapping[str, int], bool]]) -> None:
+        """``view``: the digest in force, reload counts and whether the last reload failed."""
+        self.registry.register(PolicyCollector(view))
 
     def observe_request(
         self,

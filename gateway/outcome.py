@@ -29,18 +29,26 @@ class Outcome:
     usage_reported: bool
     headers: dict[str, str] = field(default_factory=dict)
     verification: Verification | None = None
+    #: An edit's input images (priced at the tier's image input price).
+    input_image_tokens: int = 0
+
+    def usage(self) -> dict[str, object]:
+        """The response's ``usage`` object, as OpenAI's Images API gives it."""
+        inputs = self.text_tokens + self.input_image_tokens
+        return {
+            "input_tokens": inputs,
+            "input_tokens_details": {
+                "text_tokens": self.text_tokens,
+                "image_tokens": self.input_image_tokens,
+            },
+            "output_tokens": self.image_tokens,
+            "total_tokens": inputs + self.image_tokens,
+        }
 
     def body(self) -> list[bytes | memoryview]:
         """The ``ImagesResponse`` JSON as byte pieces: each image is its upstream bytes (no
         copy), between orjson-rendered fields; the same document ``orjson.dumps`` would give."""
-        usage = orjson.dumps(
-            {
-                "input_tokens": self.text_tokens,
-                "input_tokens_details": {"text_tokens": self.text_tokens, "image_tokens": 0},
-                "output_tokens": self.image_tokens,
-                "total_tokens": self.text_tokens + self.image_tokens,
-            }
-        )
+        usage = orjson.dumps(self.usage())
         pieces: list[bytes | memoryview] = [b'{"created":%d,"data":[' % self.result.created]
         for index, image in enumerate(image_pieces(self.result.images_b64)):
             pieces += (b'{"b64_json":"' if index == 0 else b',{"b64_json":"', image, b'"}')

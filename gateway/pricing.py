@@ -1,5 +1,8 @@
 """What a request costs on a tier: its worst case before the call, its cost after it
-(from the usage the tier reported, else the worst case), and the all-flagship baseline."""
+(from the usage the tier reported, else the worst case), and the all-flagship baseline.
+
+An edit's input images are priced from their dimensions (``gateway.tokens.input_image_tokens``)
+at the tier's ``image_input_per_mtok``, before and after the call alike."""
 
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ class Pricing:
         """The most the request can cost on the tier (raises for a size it lacks)."""
         tier = self.policy.tiers[tier_name]
         text_tokens, image_tokens = estimate_usage(tier, request, prompt_tokens)
-        return tier.pricing.cost_micros(text_tokens, image_tokens)
+        return tier.pricing.cost_micros(text_tokens, image_tokens, request.input_image_tokens)
 
     def priced(
         self,
@@ -52,13 +55,17 @@ class Pricing:
         return (
             text_tokens,
             image_tokens,
-            tier.pricing.cost_micros(text_tokens, image_tokens),
+            tier.pricing.cost_micros(text_tokens, image_tokens, request.input_image_tokens),
             reported,
         )
 
-    def baseline_cost(self, text_tokens: int, image_tokens: int) -> int:
+    def baseline_cost(
+        self, text_tokens: int, image_tokens: int, input_image_tokens: int = 0
+    ) -> int:
         """What the same usage would have cost on the baseline (flagship) tier."""
-        return self.policy.tiers[self.baseline_tier].pricing.cost_micros(text_tokens, image_tokens)
+        return self.policy.tiers[self.baseline_tier].pricing.cost_micros(
+            text_tokens, image_tokens, input_image_tokens
+        )
 
     def baseline_estimate(self, request: ImageGenerationRequest, prompt_tokens: int) -> int:
         """The baseline tier's worst case, or 0 when it cannot serve the request."""

@@ -9,6 +9,7 @@ that keeps failing is skipped until a half-open probe succeeds.
 from __future__ import annotations
 
 import asyncio
+import copy
 import random
 import time
 from collections import deque
@@ -117,9 +118,24 @@ class ResilientCaller:
         self.backend = backend
         self.sleep = sleep
         self.rng = rng or random.Random()
+        self._clock = clock
         self.breakers = {
             name: CircuitBreaker(tier.circuit_breaker, clock) for name, tier in policy.tiers.items()
         }
+
+    def with_policy(self, policy: Policy) -> ResilientCaller:
+        """A caller for a reloaded policy on the same backend; a tier whose breaker settings
+        did not change keeps its breaker (an open circuit stays open across a reload)."""
+        other = copy.copy(self)
+        other.policy = policy
+        other.breakers = {
+            name: self.breakers[name]
+            if name in self.breakers
+            and self.policy.tiers[name].circuit_breaker == tier.circuit_breaker
+            else CircuitBreaker(tier.circuit_breaker, self._clock)
+            for name, tier in policy.tiers.items()
+        }
+        return other
 
     def fallback_chain(self, team: Team, tier: str, forced: bool) -> list[str]:
         """The tier followed by the fallbacks this team allows (none for a forced tier)."""

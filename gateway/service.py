@@ -20,7 +20,7 @@ import structlog
 
 from gateway.admission.headers import budget_headers, rate_headers
 from gateway.admission.reservations import Admission, Ticket
-from gateway.api.models import ImageGenerationRequest
+from gateway.api.models import ImageEditRequest, ImageGenerationRequest
 from gateway.auth import Principal
 from gateway.budget.store import RateLimit, Window
 from gateway.classify import Classification, Classifier
@@ -90,6 +90,9 @@ def upstream_call(policy: Policy, tier_name: str, request: ImageGenerationReques
         value = getattr(request, name)
         if value is not None:
             extra[name] = value
+    edit = request if isinstance(request, ImageEditRequest) else None
+    if edit is not None and edit.input_fidelity is not None:
+        extra["input_fidelity"] = edit.input_fidelity
     return UpstreamCall(
         tier=tier_name,
         model=tier.model,
@@ -102,6 +105,8 @@ def upstream_call(policy: Policy, tier_name: str, request: ImageGenerationReques
         api_version=tier.api_version,
         timeout_seconds=tier.timeout_seconds,
         extra=extra,
+        images=edit.images if edit is not None else (),
+        mask=edit.mask if edit is not None else None,
     )
 
 
@@ -311,13 +316,15 @@ class ImageService:
                     classified_tier=decision.classified_tier,
                 )
         latency_ms = (time.perf_counter() - started) * 1000
-        baseline = self.pricing.baseline_cost(text_tokens, image_tokens)
+        input_image_tokens = request.input_image_tokens
+        baseline = self.pricing.baseline_cost(text_tokens, image_tokens, input_image_tokens)
         ledger = self._ledger_fields(principal, request, decision, classification, request_id)
         ledger.update(ledger_extra)
         ledger.update(
             status="ok",
             text_tokens=str(text_tokens),
             image_tokens=str(image_tokens),
+            **({"input_image_tokens": str(input_image_tokens)} if input_image_tokens else {}),
             cost_micros=str(cost),
             baseline_cost_micros=str(baseline),
             latency_ms=f"{latency_ms:.1f}",
@@ -360,6 +367,7 @@ class ImageService:
             result=result,
             text_tokens=text_tokens,
             image_tokens=image_tokens,
+            input_image_tokens=input_image_tokens,
             cost_micros=cost,
             estimate_micros=estimate,
             usage_reported=reported,
@@ -437,6 +445,7 @@ class ImageService:
             "size": request.resolved_size,
             "quality": request.resolved_quality.value,
             "n": str(request.n),
+            **({"operation": "edit"} if isinstance(request, ImageEditRequest) else {}),
         }
 
     async def _release(

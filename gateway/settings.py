@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -14,6 +14,14 @@ class Settings(BaseSettings):
 
     policy: Path | None = Field(
         default=None, description="Policy YAML file; the embedded demo policy when unset."
+    )
+    policy_watch_interval_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="How often the policy file is checked for a change to reload (0: never).",
+    )
+    policy_reload_on_sighup: bool = Field(
+        default=True, description="Reload the policy file on SIGHUP."
     )
     store: str = Field(default="memory://", description="Budget store URL: memory:// or redis://…")
     store_key_prefix: str = Field(
@@ -107,6 +115,33 @@ class Settings(BaseSettings):
         default="file://.tiergate/blobs",
         description="Where batch files and results are kept: file://DIR (workers on one host "
         "share it) or s3://BUCKET/PREFIX?endpoint=URL&region=R (credentials from AWS_*).",
+    )
+    url_signing_key: SecretStr | None = Field(
+        default=None,
+        description="Key that signs image URLs (response_format=url). Set the same value on "
+        "every replica; unset, each process makes a random one and its links work only there "
+        "and until it restarts.",
+    )
+    image_url_ttl_seconds: int = Field(
+        default=3600, gt=0, le=7 * 86_400, description="How long an image URL works."
+    )
+    image_retention_seconds: int = Field(
+        default=3600,
+        gt=0,
+        description="How long an image answered as a URL is kept (at least its URL's life).",
+    )
+    image_sweep_interval_seconds: float = Field(
+        default=300, gt=0, description="How often images past their retention are removed."
+    )
+    public_base_url: str | None = Field(
+        default=None,
+        description="Base of the image URLs handed out (https://images.example.com); "
+        "default: the scheme and Host of the request.",
+    )
+    edit_max_image_bytes: int = Field(
+        default=25 * 1024 * 1024,
+        gt=0,
+        description="Largest image or mask file in an edit request (bytes), as OpenAI's 25 MB.",
     )
     batch_max_file_bytes: int = Field(
         default=100 * 1024 * 1024, gt=0, description="Largest batch input file (bytes)."

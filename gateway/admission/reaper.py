@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 
 import structlog
@@ -22,11 +22,15 @@ log = structlog.get_logger("gateway.admission.reaper")
 
 
 async def reap_once(
-    policy: Policy, store: BudgetStore, clock: Clock, retention_seconds: int = RETENTION_SECONDS
+    teams: Iterable[str] | Policy,
+    store: BudgetStore,
+    clock: Clock,
+    retention_seconds: int = RETENTION_SECONDS,
 ) -> int:
+    """Reap the expired reservations of ``teams`` (a policy: all of its teams)."""
     reaped = 0
     now_ms = int(clock().timestamp() * 1000)
-    for team in policy.teams:
+    for team in teams.teams if isinstance(teams, Policy) else teams:
         for reservation in await store.reap(team, now_ms):
             reaped += 1
             meta = reservation.meta
@@ -71,16 +75,21 @@ def reservation_day(meta: Mapping[str, str], clock: Clock) -> str:
 
 
 async def run_reaper(
-    policy: Policy,
+    policy: Callable[[], Policy],
     store: BudgetStore,
     clock: Clock,
     interval_seconds: float,
     stop: asyncio.Event,
     retention_seconds: int = RETENTION_SECONDS,
 ) -> None:
-    """Reap every interval until ``stop`` is set (never cancelled mid-command: see app.py)."""
+    """Reap every interval until ``stop`` is set (never cancelled mid-command: see app.py).
+
+    ``policy`` gives the policy in force; a team a reload removed is still reaped here, so
+    what it left reserved is charged rather than held forever."""
+    teams: dict[str, None] = {}
     while not stop.is_set():
+        teams.update(dict.fromkeys(policy().teams))
         with contextlib.suppress(StoreError):
-            await reap_once(policy, store, clock, retention_seconds)
+            await reap_once(teams, store, clock, retention_seconds)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval_seconds)

@@ -12,6 +12,7 @@ never depend on it: reserve checks them atomically.
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -97,6 +98,22 @@ class Admission:
         self.local_cap = LocalCap(
             policy.fail_open_max_concurrent, policy.fail_open_requests_per_minute
         )
+
+    def with_policy(self, policy: Policy) -> Admission:
+        """This admission under a reloaded policy, sharing what outlives one policy: the
+        store, journal, metrics, the unconfirmed releases and the recent-snapshot cache (the
+        local fail-open allowance too, unless the policy changed it)."""
+        other = copy.copy(self)
+        other.policy = policy
+        other.fail_open = policy.store_failure_mode == "fail_open"
+        if (policy.fail_open_max_concurrent, policy.fail_open_requests_per_minute) != (
+            self.local_cap.max_concurrent,
+            self.local_cap.requests_per_minute,
+        ):
+            other.local_cap = LocalCap(
+                policy.fail_open_max_concurrent, policy.fail_open_requests_per_minute
+            )
+        return other
 
     def windows_for(self, principal: Principal, now: datetime) -> tuple[Window, ...]:
         assert principal.team is not None

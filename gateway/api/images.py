@@ -16,6 +16,7 @@ from starlette.types import Message, Receive
 from gateway.admission import idempotency
 from gateway.api.models import ErrorResponse, ImageGenerationRequest, ImagesResponse
 from gateway.api.parsing import decode_body, parse_json_body
+from gateway.api.rendering import base_url, sse_response, url_response
 from gateway.api.responses import JSONBytesResponse, JSONPiecesResponse
 from gateway.api.state import AppState, get_state
 from gateway.auth import Principal
@@ -28,7 +29,9 @@ from gateway.errors import (
     RequestTimeout,
 )
 from gateway.outcome import format_usd
+from gateway.policy.live import Active
 from gateway.pricing import estimate_usage
+from gateway.serving import Serving
 from gateway.tokens import count_text_tokens
 from gateway.verify.plan import HEADER as VERIFY_HEADER
 from gateway.verify.plan import header_choice
@@ -36,7 +39,7 @@ from gateway.verify.plan import header_choice
 log = structlog.get_logger("gateway.api.images")
 router = APIRouter()
 
-_BODY_SCHEMA: dict[str, Any] = {
+BODY_SCHEMA: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
@@ -46,6 +49,24 @@ _BODY_SCHEMA: dict[str, Any] = {
 }
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse} for status in (400, 401, 403, 409, 413, 429, 502, 503, 504)
+}
+#: An image response: JSON, or (``stream: true``) Server-Sent Events.
+IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The images, as JSON; with `stream: true`, as `text/event-stream` "
+        "events (`image_generation.completed`, `image_edit.completed`).",
+        "content": {
+            "text/event-stream": {
+                "schema": {
+                    "type": "object",
+                    "description": "One event: `event` names it, `data` is its JSON.",
+                    "properties": {"event": {"type": "string"}, "data": {"type": "string"}},
+                    "required": ["event", "data"],
+                }
+            }
+        },
+    },
+    **_ERRORS,
 }
 
 
@@ -119,24 +140,48 @@ async def read_body(request: Request, state: AppState) -> ImageGenerationRequest
 @router.post(
     "/v1/images/generations",
     response_model=ImagesResponse,
-    responses=_ERRORS,
-    openapi_extra=_BODY_SCHEMA,
+    responses=IMAGE_RESPONSES,
+    openapi_extra=BODY_SCHEMA,
 )
 async def create_image(request: Request) -> Response:
     state = get_state(request)
-    principal = state.keyring.authenticate(request.headers.get("authorization"))
-    structlog.contextvars.bind_contextvars(team=principal.team, key_id=principal.key_id)
+    active = state.serving()  # this request's policy, to its end, whatever a reload does
+    principal = authenticate(active, request)
     raw = await read_raw_body(request, state)
     body = parse_json_body(raw, request.headers.get("content-type"), ImageGenerationRequest)
+    return await serve_images(request, state, active, principal, raw, body)
+
+
+def authenticate(active: Active[Serving], request: Request) -> Principal:
+    """The caller, by its ``Authorization: Bearer`` or (Azure clients) ``api-key`` header."""
+    structlog.contextvars.bind_contextvars(policy=active.short_digest)
+    headers = request.headers
+    authorization = headers.get("authorization")
+    if authorization is None and (api_key := headers.get("api-key")) is not None:
+        authorization = f"Bearer {api_key}"
+    principal = active.parts.keyring.authenticate(authorization)
+    structlog.contextvars.bind_contextvars(team=principal.team, key_id=principal.key_id)
+    return principal
+
+
+async def serve_images(
+    request: Request,
+    state: AppState,
+    active: Active[Serving],
+    principal: Principal,
+    raw: bytes,
+    body: ImageGenerationRequest,
+) -> Response:
+    """A parsed generation or edit: idempotency, then the image response."""
     max_latency = max_latency_header(request.headers.get(MAX_LATENCY_HEADER))
     header_choice(request.headers.get(VERIFY_HEADER))  # a bad value is a 400 before anything
     idempotency_key = request.headers.get(idempotency.HEADER)
     if idempotency_key is None or principal.team is None:
-        return await generate_response(request, state, principal, body, max_latency)
+        return await generate_response(request, active, principal, body, max_latency)
 
     team, key = principal.team, idempotency.validate_key(idempotency_key)
     owner = request.scope["state"]["request_id"]
-    replay = await state.idempotency.begin(team, key, raw, state.in_flight_seconds, owner)
+    replay = await state.idempotency.begin(team, key, raw, active.parts.in_flight_seconds, owner)
     if replay is not None:
         structlog.contextvars.bind_contextvars(idempotent_replay=True)
         if replay.body is None:
@@ -146,14 +191,15 @@ async def create_image(request: Request) -> Response:
                 param="Idempotency-Key",
                 code="idempotency_response_too_large",
             )
+        headers = dict(replay.headers)
         return Response(
             replay.body,
             status_code=replay.status,
-            media_type="application/json",
-            headers={**replay.headers, "x-tiergate-idempotent-replay": "true"},
+            media_type=headers.pop("content-type", "application/json"),
+            headers={**headers, "x-tiergate-idempotent-replay": "true"},
         )
     try:
-        response = await generate_response(request, state, principal, body, max_latency)
+        response = await generate_response(request, active, principal, body, max_latency)
     except BaseException:
         try:
             await asyncio.shield(state.idempotency.abandon(team, key, raw, owner))
@@ -163,6 +209,7 @@ async def create_image(request: Request) -> Response:
     stored_headers = {
         k: v for k, v in response.headers.items() if k.startswith(("x-tiergate-", "x-ratelimit-"))
     }
+    stored_headers["content-type"] = response.media_type or "application/json"
     try:
         stored = await state.idempotency.complete(
             team, key, raw, response.status_code, stored_headers, response.joined(), owner
@@ -178,14 +225,15 @@ async def create_image(request: Request) -> Response:
 
 async def generate_response(
     request: Request,
-    state: AppState,
+    active: Active[Serving],
     principal: Principal,
     body: ImageGenerationRequest,
     max_latency: int | None,
 ) -> JSONPiecesResponse:
     request_id = request.scope["state"]["request_id"]
     choice = header_choice(request.headers.get(VERIFY_HEADER))
-    outcome = await state.service.generate(principal, body, request_id, max_latency, verify=choice)
+    service = active.parts.service
+    outcome = await service.generate(principal, body, request_id, max_latency, verify=choice)
     decision = outcome.decision
     structlog.contextvars.bind_contextvars(
         tier=decision.tier,
@@ -205,13 +253,13 @@ async def generate_response(
             verify_escalation=verification.escalation,
             verify_ocr_ms=round(verification.ocr_seconds * 1000, 1),
         )
-    if state.policy.log_prompts:
+    if active.policy.log_prompts:
         structlog.contextvars.bind_contextvars(prompt=body.prompt)
     if principal.team is not None and client_gone(request.receive):
         # Charged all the same: the tier made the image (docs/api.md, "Disconnects").
         structlog.contextvars.bind_contextvars(client_disconnected=True)
-        await state.service.admission.count_disconnected(
-            principal.team, outcome.cost_micros, state.service.clock()
+        await service.admission.count_disconnected(
+            principal.team, outcome.cost_micros, service.clock()
         )
     headers = {
         "x-tiergate-tier": decision.tier,
@@ -219,31 +267,45 @@ async def generate_response(
         "x-tiergate-cost-usd": format_usd(outcome.cost_micros),
         "x-tiergate-route-reason": ",".join(decision.reasons),
         "x-tiergate-upstream-ms": f"{outcome.result.latency_ms:.1f}",
+        "x-tiergate-policy": active.short_digest,
         **outcome.headers,
     }
     if verification is not None:
         headers[VERIFY_HEADER] = verification.header()
+    if body.stream:
+        return sse_response(outcome, body, headers)
+    if body.response_format == "url":
+        state = get_state(request)
+        if state.links is None:
+            raise InvalidRequest(
+                "This gateway does not serve image URLs; use response_format 'b64_json'.",
+                param="response_format",
+            )
+        base = base_url(request, state.settings.public_base_url)
+        return await url_response(outcome, body, state.links, base, headers)
     return JSONPiecesResponse(outcome.body(), headers=headers)
 
 
-@router.post("/v1/route/explain", responses=_ERRORS, openapi_extra=_BODY_SCHEMA)
+@router.post("/v1/route/explain", responses=_ERRORS, openapi_extra=BODY_SCHEMA)
 async def explain_route(request: Request) -> JSONBytesResponse:
     """Classify and decide exactly as a generation would, without generating or charging."""
     from gateway.explain import explain_with
 
     state = get_state(request)
-    principal = state.keyring.authenticate(request.headers.get("authorization"))
+    active = state.serving()
+    service, policy = active.parts.service, active.policy
+    principal = authenticate(active, request)
     if principal.team is None:
         raise PermissionDenied("Use a team key to explain that team's routing.")
     body = await read_body(request, state)
-    context, _ = await state.service.admission.route_context(
+    context, _ = await service.admission.route_context(
         principal,
-        state.service.clock(),
+        service.clock(),
         max_latency_header(request.headers.get(MAX_LATENCY_HEADER)),
     )
     explained = explain_with(
-        state.classifier,
-        state.policy,
+        service.classifier,
+        policy,
         principal.team,
         body.prompt,
         body.model,
@@ -253,10 +315,12 @@ async def explain_route(request: Request) -> JSONBytesResponse:
     tier = explained["decision"]["tier"]
     # The same size and n checks as a generation, and what it would cost at most.
     text_tokens, image_tokens = estimate_usage(
-        state.policy.tiers[tier], body, count_text_tokens(body.prompt)
+        policy.tiers[tier], body, count_text_tokens(body.prompt)
     )
-    state.service.upstream_call(tier, body)
-    estimate = state.policy.tiers[tier].pricing.cost_micros(text_tokens, image_tokens)
+    service.upstream_call(tier, body)
+    estimate = policy.tiers[tier].pricing.cost_micros(
+        text_tokens, image_tokens, body.input_image_tokens
+    )
     explained["estimate"] = {
         "cost_usd": format_usd(estimate),
         "cost_micros": estimate,

@@ -28,6 +28,9 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
+        state = getattr(getattr(scope.get("app"), "state", None), "tiergate", None)
+        if state is not None:  # the handler binds the policy it took, which is this one
+            structlog.contextvars.bind_contextvars(policy=state.live.current.short_digest)
         started = time.perf_counter()
         status = 500
 

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
 
 from gateway.policy.schema import Quality
+from gateway.tokens import input_image_tokens
 
 
 def _reject_strings(value: Any) -> Any:
@@ -33,13 +44,15 @@ class ImageGenerationRequest(BaseModel):
     n: JsonInt = Field(default=1, ge=1, le=MAX_IMAGES)
     size: StrictStr = Field(default="auto", max_length=20)
     quality: Literal["auto", "low", "medium", "high", "standard", "hd"] = "auto"
-    response_format: Literal["b64_json"] = "b64_json"
+    response_format: Literal["b64_json", "url"] = "b64_json"
     output_format: Literal["png", "jpeg", "webp"] | None = None
     output_compression: JsonInt | None = Field(default=None, ge=0, le=100)
     background: Literal["transparent", "opaque", "auto"] | None = None
     moderation: Literal["low", "auto"] | None = None
     style: Literal["vivid", "natural"] | None = None
     user: StrictStr | None = Field(default=None, max_length=256)
+    stream: StrictBool = False
+    partial_images: JsonInt | None = Field(default=None, ge=0, le=3)
 
     @field_validator("prompt")
     @classmethod
@@ -56,6 +69,44 @@ class ImageGenerationRequest(BaseModel):
     def resolved_quality(self) -> Quality:
         return _QUALITY[self.quality]
 
+    @property
+    def input_image_tokens(self) -> int:
+        """Tokens of the input images (an edit's); none for a generation."""
+        return 0
+
+    @model_validator(mode="after")
+    def _streamable(self) -> Self:
+        if self.stream and self.response_format == "url":
+            raise ValueError(
+                "a streamed response carries its images as b64_json; 'url' cannot be streamed"
+            )
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class InputImage:
+    """One uploaded image (or mask) of an edit, checked and measured."""
+
+    data: bytes
+    media_type: str
+    filename: str
+    width: int
+    height: int
+
+
+class ImageEditRequest(ImageGenerationRequest):
+    """``POST /v1/images/edits`` (multipart): a generation's fields plus the input images."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    images: tuple[InputImage, ...] = Field(min_length=1)
+    mask: InputImage | None = None
+    input_fidelity: Literal["low", "high"] | None = None
+
+    @property
+    def input_image_tokens(self) -> int:
+        return sum(input_image_tokens(image.width, image.height) for image in self.images)
+
 
 _QUALITY = {
     "auto": Quality.medium,
@@ -68,7 +119,8 @@ _QUALITY = {
 
 
 class ImageData(BaseModel):
-    b64_json: str
+    b64_json: str | None = None
+    url: str | None = None
     revised_prompt: str | None = None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
@@ -14,15 +15,17 @@ from gateway.policy.schema import Policy
 REF_TEMPLATE = "#/components/schemas/{model}"
 
 
-def install_openapi(app: FastAPI, policy: Policy) -> None:
-    """Also narrows ``model`` and ``size`` to what this policy serves."""
-    models = ["auto"]
-    for name, tier in policy.tiers.items():
-        models += [name, tier.model, *tier.aliases]
-    sizes = sorted({size for tier in policy.tiers.values() for size in tier.image_tokens})
+def install_openapi(app: FastAPI, current: Callable[[], Policy]) -> None:
+    """Also narrows ``model`` and ``size`` to what the policy in force serves (rebuilt after
+    a reload sets ``app.openapi_schema`` back to None)."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
+            policy = current()
+            models = ["auto"]
+            for name, tier in policy.tiers.items():
+                models += [name, tier.model, *tier.aliases]
+            sizes = sorted({size for tier in policy.tiers.values() for size in tier.image_tokens})
             schema = get_openapi(
                 title=app.title, version=app.version, summary=app.summary, routes=app.routes
             )

@@ -22,7 +22,8 @@ class JSONBytesResponse(JSONResponse):
 
 
 class JSONPiecesResponse(Response):
-    """A JSON body given as pieces (bytes, or views into the buffers they came in), sent
+    """A JSON (or other ``media_type``) body given as pieces (bytes, or views into the
+    buffers they came in), sent
     without joining them; ``joined()`` builds the whole body when someone needs it stored."""
 
     media_type = "application/json"
@@ -32,6 +33,7 @@ class JSONPiecesResponse(Response):
         pieces: Sequence[bytes | memoryview],
         status_code: int = 200,
         headers: Mapping[str, str] | None = None,
+        media_type: str = "application/json",
     ) -> None:
         self.status_code = status_code
         self.background = None
@@ -41,7 +43,8 @@ class JSONPiecesResponse(Response):
             (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()
         ]
         raw.append((b"content-length", str(length).encode("latin-1")))
-        raw.append((b"content-type", b"application/json"))
+        raw.append((b"content-type", media_type.encode("latin-1")))
+        self.media_type = media_type
         self.raw_headers = raw
         self.length = length
 

@@ -1,4 +1,8 @@
-"""The application's wired components, kept on ``app.state`` (no module globals)."""
+"""The application's wired components, kept on ``app.state`` (no module globals).
+
+What depends on the policy lives in ``live`` and is swapped on reload; a handler that
+needs several of those parts takes ``state.serving()`` once and uses that to the end.
+"""
 
 from __future__ import annotations
 
@@ -11,25 +15,48 @@ from gateway.admission.idempotency import Idempotency
 from gateway.auth import KeyRing
 from gateway.budget.store import BudgetStore
 from gateway.classify import Classifier
+from gateway.policy.live import Active, LivePolicy
 from gateway.policy.schema import Policy
 from gateway.service import ImageService
+from gateway.serving import Serving
 from gateway.settings import Settings
 
 if TYPE_CHECKING:
     from gateway.batch.runtime import BatchRuntime
+    from gateway.blobs.links import ImageLinks
 
 
 @dataclass(slots=True)
 class AppState:
     settings: Settings
-    policy: Policy
-    keyring: KeyRing
+    live: LivePolicy[Serving]
     store: BudgetStore
-    classifier: Classifier
-    service: ImageService
     idempotency: Idempotency
-    in_flight_seconds: float
     batches: BatchRuntime | None = None
+    links: ImageLinks | None = None
+
+    def serving(self) -> Active[Serving]:
+        return self.live.current
+
+    @property
+    def policy(self) -> Policy:
+        return self.live.current.policy
+
+    @property
+    def keyring(self) -> KeyRing:
+        return self.live.current.parts.keyring
+
+    @property
+    def service(self) -> ImageService:
+        return self.live.current.parts.service
+
+    @property
+    def classifier(self) -> Classifier:
+        return self.live.current.parts.service.classifier
+
+    @property
+    def in_flight_seconds(self) -> float:
+        return self.live.current.parts.in_flight_seconds
 
 
 def get_state(request: Request) -> AppState:

@@ -33,6 +33,7 @@ async def readyz(request: Request) -> JSONBytesResponse:
     """Ready when the budget store answers; the detail says what is down."""
     state = get_state(request)
     store_ok = await state.store.ping()
+    active, failed = state.live.current, state.live.last_error
     body = {
         "status": "ready" if store_ok else "unavailable",
         "checks": {"store": "ok" if store_ok else "down"},
@@ -40,5 +41,20 @@ async def readyz(request: Request) -> JSONBytesResponse:
         "journal_pending": state.service.admission.journal.pending()
         if state.service.admission.journal
         else 0,
+        "policy": {
+            "sha256": active.digest,
+            "source": str(state.live.path) if state.live.path else None,
+            "loaded_at": int(active.loaded_at),
+            # The last reload's errors while the file does not validate (the policy above
+            # stays in force); null once a reload succeeds.
+            "reload_error": {
+                "source": failed.source,
+                "errors": list(failed.errors),
+                "at": int(failed.at),
+                "trigger": failed.trigger,
+            }
+            if failed is not None
+            else None,
+        },
     }
     return JSONBytesResponse(body, status_code=200 if store_ok else 503)

@@ -52,28 +52,28 @@ def worker_command(args: argparse.Namespace) -> int:
 async def run_worker(settings: Any, metrics_port: int | None, metrics_host: str) -> None:
     from gateway.admission.journal import run_replayer
     from gateway.admission.reaper import run_reaper
-    from gateway.app import build_core
-    from gateway.auth import KeyRing
+    from gateway.app import build_core, live_core
     from gateway.batch.executor import Executor
     from gateway.batch.metrics import BatchMetrics
     from gateway.batch.runtime import open_batch_runtime
     from gateway.batch.worker import BatchWorker
     from gateway.logging import configure_logging
-    from gateway.policy.loader import load_policy
+    from gateway.policy.live import read_policy_file
+    from gateway.policy.loader import default_policy_path
     from gateway.service import utc_now
 
-    policy = load_policy(settings.policy)
+    path = settings.policy or default_policy_path()
+    policy, text = read_policy_file(path)
     configure_logging(settings, log_prompts=policy.log_prompts)
     core = build_core(settings, policy)
+    live = live_core(core, settings, path, text)
     runtime = open_batch_runtime(settings)
     metrics = BatchMetrics(core.metrics.registry)
     if metrics_port is not None:
         from prometheus_client import start_http_server
 
         start_http_server(metrics_port, addr=metrics_host, registry=core.metrics.registry)
-    executor = Executor(
-        core.service, KeyRing(policy), runtime.state, runtime.queue, runtime.blobs, policy
-    )
+    executor = Executor(live, runtime.state, runtime.queue, runtime.blobs)
     worker = BatchWorker(
         executor,
         runtime.queue,
@@ -85,10 +85,15 @@ async def run_worker(settings: Any, metrics_port: int | None, metrics_host: str)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if settings.policy_reload_on_sighup:
+        live.install_sighup(loop)
     interval = settings.reaper_interval_seconds
     retention = settings.aggregates_retention_days * 86_400
     helpers = [
-        asyncio.create_task(run_reaper(policy, core.store, utc_now, interval, stop, retention)),
+        asyncio.create_task(
+            run_reaper(lambda: live.current.policy, core.store, utc_now, interval, stop, retention)
+        ),
+        asyncio.create_task(live.watch(stop, settings.policy_watch_interval_seconds)),
         asyncio.create_task(run_replayer(core.journal, core.store, interval, stop)),
     ]
     try:

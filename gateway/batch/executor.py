@@ -27,7 +27,6 @@ import orjson
 import structlog
 
 from gateway.api.models import ImageGenerationRequest
-from gateway.auth import KeyRing
 from gateway.batch.finalize import finalize_batch
 from gateway.batch.jobs import encode_job, item_blob, item_key
 from gateway.batch.models import (
@@ -50,8 +49,9 @@ from gateway.errors import (
     StoreUnavailable,
 )
 from gateway.outcome import Outcome, format_usd
-from gateway.policy.schema import Policy
-from gateway.service import ImageService, JobContext
+from gateway.policy.live import LivePolicy
+from gateway.service import JobContext
+from gateway.serving import Serving
 
 log = structlog.get_logger("gateway.batch")
 
@@ -69,12 +69,12 @@ class ItemCancelled(GatewayError):
 
 @dataclass(slots=True)
 class Executor:
-    service: ImageService
-    keyring: KeyRing
+    #: The policy in force and what serves under it; an item runs wholly under the one it
+    #: started with (a reload between items changes keys, limits and prices for the next).
+    live: LivePolicy[Serving]
     state: BatchState
     queue: JobQueue
     blobs: Blobs
-    policy: Policy
 
     async def handle(self, job: dict[str, Any]) -> str:
         """Run one job; returns what became of it (for logs and metrics). Raises only for
@@ -126,7 +126,9 @@ class Executor:
                 "batch_expired",
                 "This request could not be executed before the completion window expired.",
             )
-        principal = self.keyring.principal_for(team, batch["key_id"])
+        active = self.live.current
+        service = active.parts.service
+        principal = active.parts.keyring.principal_for(team, batch["key_id"])
         if principal is None:
             error = AuthenticationFailed(
                 "The API key that created this batch no longer exists or is disabled.",
@@ -157,13 +159,13 @@ class Executor:
             context = JobContext(
                 reservation_id=f"batch:{batch_id}:{line}" + (f":{attempt}" if attempt else ""),
                 windows=(window,) if window is not None else (),
-                rate_limits=(batch_rate_limit(self.policy, team),),
+                rate_limits=(batch_rate_limit(active.policy, team),),
                 ledger={"batch_id": batch_id, "batch_line": str(line)},
                 before_call=still_wanted,
                 before_settle=keep,
             )
             try:
-                outcome = await self.service.generate(principal, request, request_id, job=context)
+                outcome = await service.generate(principal, request, request_id, job=context)
             except DuplicateReservation:
                 # An earlier run finished this reservation: its line is stored if it was
                 # charged; if not (it was released), run again under the next id.

@@ -107,9 +107,21 @@ def parse_line(raw: bytes, seen: set[str]) -> InputLine | tuple[str | None, Inva
         )
     try:
         # The same parser and errors as POST /v1/images/generations.
-        parse_json_body(orjson.dumps(line.body), "application/json", ImageGenerationRequest)
+        body = parse_json_body(
+            orjson.dumps(line.body), "application/json", ImageGenerationRequest
+        )
     except InvalidRequest as exc:
         return custom_id, exc
+    # An output file holds each line's images; a stream or an expiring link has no place in it.
+    if body.stream:
+        return custom_id, InvalidRequest(
+            "Invalid 'stream': a batch line cannot be streamed.", param="body.stream"
+        )
+    if body.response_format != "b64_json":
+        return custom_id, InvalidRequest(
+            "Invalid 'response_format': a batch's output file carries b64_json images.",
+            param="body.response_format",
+        )
     return line
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import parse_qs, urlsplit
@@ -78,6 +79,16 @@ class Blobs:
         removed = 0
         async for page in obstore.list(self._store, prefix.rstrip("/") + "/"):
             paths = [entry["path"] for entry in page]
+            if paths:
+                await obstore.delete_async(self._store, paths)
+                removed += len(paths)
+        return removed
+
+    async def delete_older_than(self, prefix: str, cutoff: datetime) -> int:
+        """Remove every object under ``prefix/`` last written before ``cutoff``."""
+        removed = 0
+        async for page in obstore.list(self._store, prefix.rstrip("/") + "/"):
+            paths = [entry["path"] for entry in page if entry["last_modified"] < cutoff]
             if paths:
                 await obstore.delete_async(self._store, paths)
                 removed += len(paths)

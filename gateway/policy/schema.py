@@ -50,10 +50,21 @@ class Pricing(StrictModel):
 
     text_input_per_mtok: Decimal = Field(ge=0, description="USD per million text input tokens.")
     image_output_per_mtok: Decimal = Field(gt=0, description="USD per million image output tokens.")
+    image_input_per_mtok: Decimal | None = Field(
+        default=None,
+        ge=0,
+        description="USD per million input image tokens (an edit's images); default: the text "
+        "input price.",
+    )
 
-    def cost_micros(self, text_tokens: int, image_tokens: int) -> int:
+    def cost_micros(self, text_tokens: int, image_tokens: int, input_image_tokens: int = 0) -> int:
         """Cost in micro-dollars, rounded up: USD per million tokens is micro-dollars per token."""
         exact = self.text_input_per_mtok * text_tokens + self.image_output_per_mtok * image_tokens
+        if input_image_tokens:
+            per_token = self.image_input_per_mtok
+            exact += (self.text_input_per_mtok if per_token is None else per_token) * (
+                input_image_tokens
+            )
         return math.ceil(exact)
 
 
@@ -280,6 +291,43 @@ class Admin(StrictModel):
     keys: tuple[ApiKey, ...] = ()
 
 
+#: The Azure OpenAI data-plane API versions with the images routes (GA and preview).
+AZURE_API_VERSIONS = (
+    "2024-02-01",
+    "2024-06-01",
+    "2024-10-21",
+    "2024-02-15-preview",
+    "2024-03-01-preview",
+    "2024-04-01-preview",
+    "2024-05-01-preview",
+    "2024-07-01-preview",
+    "2024-08-01-preview",
+    "2024-09-01-preview",
+    "2024-10-01-preview",
+    "2024-12-01-preview",
+    "2025-01-01-preview",
+    "2025-02-01-preview",
+    "2025-03-01-preview",
+    "2025-04-01-preview",
+    "preview",
+    "latest",
+)
+
+
+class Azure(StrictModel):
+    """The Azure OpenAI routes (``/openai/deployments/{deployment}/images/...``)."""
+
+    deployments: dict[str, str] = Field(
+        default_factory=lambda: {"auto": "auto"},
+        description="Deployment name -> `auto`, a tier or a tier alias. A deployment not "
+        "listed is Azure's 404 DeploymentNotFound.",
+    )
+    api_versions: tuple[str, ...] = Field(
+        default=AZURE_API_VERSIONS,
+        description="The api-version values accepted; any other is Azure's 404.",
+    )
+
+
 class Policy(StrictModel):
     version: Literal[1] = 1
     tiers: dict[Name, Tier] = Field(min_length=1)
@@ -287,6 +335,7 @@ class Policy(StrictModel):
     teams: dict[Name, Team] = Field(min_length=1)
     classifier: ClassifierConfig = ClassifierConfig()
     admin: Admin = Admin()
+    azure: Azure = Azure()
     log_prompts: bool = False
     store_failure_mode: Literal["fail_closed", "fail_open"] = Field(
         default="fail_closed",
@@ -326,6 +375,13 @@ class Policy(StrictModel):
                 check(f"teams.{team_name}.allowed_tiers[{i}]", tier)
             if team.verify is not None and team.verify.text is not None:
                 check(f"teams.{team_name}.verify.text.escalate_to", team.verify.text.escalate_to)
+        names = {"auto", *tiers, *(a for t in self.tiers.values() for a in t.aliases)}
+        for deployment, target in self.azure.deployments.items():
+            if target not in names:
+                errors.append(
+                    f"azure.deployments.{deployment}: unknown target {target!r} (use auto, a "
+                    "tier or an alias)"
+                )
         missing_precedence = tiers - set(self.routing.precedence)
         if missing_precedence:
             errors.append(

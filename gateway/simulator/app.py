@@ -16,7 +16,7 @@ from gateway.simulator.admin import AdminEndpoints
 from gateway.simulator.config import SimulatorConfig
 from gateway.simulator.connection import SimulatorEdge
 from gateway.simulator.faults import FaultController
-from gateway.simulator.images import MAI_PATH, OPENAI_PATH, ImageEndpoints
+from gateway.simulator.images import MAI_PATH, OPENAI_EDITS_PATH, OPENAI_PATH, ImageEndpoints
 from gateway.simulator.png import ImageCache
 from gateway.simulator.responses import status_error
 from gateway.simulator.stats import RequestStats
@@ -27,7 +27,8 @@ from gateway.simulator.tokens import text_tokens
 def create_simulator_app(config: SimulatorConfig) -> ASGIApp:
     """An ASGI app standing in for one image vendor tier (``config.profile``).
 
-    Serves ``POST /v1/images/generations`` (OpenAI), ``POST /mai/v1/images/generations``
+    Serves ``POST /v1/images/generations`` and ``/v1/images/edits`` (OpenAI),
+    ``POST /mai/v1/images/generations``
     (Microsoft Foundry MAI), ``GET /healthz`` and the ``/admin`` endpoints; every response
     carries ``x-tiergate-simulator: <profile>``. The reset fault needs uvicorn.
     """
@@ -43,6 +44,7 @@ def create_simulator_app(config: SimulatorConfig) -> ASGIApp:
     admin = AdminEndpoints(config.profile, faults, stats)
     routes = [
         Route(OPENAI_PATH, images.openai_generations, methods=["POST"]),
+        Route(OPENAI_EDITS_PATH, images.openai_edits, methods=["POST"]),
         Route(MAI_PATH, images.mai_generations, methods=["POST"]),
         Route("/healthz", admin.healthz, methods=["GET"]),
         Route("/admin/faults", admin.get_faults, methods=["GET"]),

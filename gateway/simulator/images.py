@@ -1,4 +1,5 @@
-"""The two image endpoints: OpenAI ``/v1/images/generations`` and MAI ``/mai/v1/...``.
+"""The image endpoints: OpenAI ``/v1/images/generations`` and ``/v1/images/edits``, and MAI
+``/mai/v1/...``.
 
 Each request reads: authorize -> parse -> fault -> latency -> image and usage. Faults apply
 only to valid requests (a 400 consumes no fault); errors, malformed bodies and drops answer
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Final, TypeVar
 
 import orjson
@@ -19,6 +20,7 @@ from starlette.responses import Response
 
 from gateway.simulator.config import SimulatorConfig
 from gateway.simulator.connection import wait_unless_disconnected
+from gateway.simulator.edits import ParsedEdit, edited_b64, parse_edit
 from gateway.simulator.faults import FaultController, FaultKind
 from gateway.simulator.latency import sample_latency_s
 from gateway.simulator.png import ImageCache
@@ -48,9 +50,11 @@ from gateway.simulator.stats import RequestStats
 from gateway.simulator.tokens import image_tokens, normalize_quality, parse_size, text_tokens
 
 OPENAI_PATH: Final = "/v1/images/generations"
+OPENAI_EDITS_PATH: Final = "/v1/images/edits"
 MAI_PATH: Final = "/mai/v1/images/generations"
 
 _RequestT = TypeVar("_RequestT", OpenAIImageRequest, MAIImageRequest)
+_Parsed = TypeVar("_Parsed", OpenAIImageRequest, MAIImageRequest, ParsedEdit)
 
 
 class ImageEndpoints:
@@ -70,40 +74,48 @@ class ImageEndpoints:
         self._latency_rng = random.Random(config.latency_seed)
 
     async def openai_generations(self, request: Request) -> Response:
-        return await self._serve(request, OPENAI_PATH, OpenAIImageRequest, self._openai_body)
+        return await self._serve(
+            request, OPENAI_PATH, lambda r: _parse(r, OpenAIImageRequest), self._openai_body
+        )
 
     async def mai_generations(self, request: Request) -> Response:
-        return await self._serve(request, MAI_PATH, MAIImageRequest, self._mai_body)
+        return await self._serve(
+            request, MAI_PATH, lambda r: _parse(r, MAIImageRequest), self._mai_body
+        )
+
+    async def openai_edits(self, request: Request) -> Response:
+        return await self._serve(request, OPENAI_EDITS_PATH, parse_edit, self._edit_body)
 
     async def _serve(
         self,
         request: Request,
         endpoint: str,
-        model: type[_RequestT],
-        build: Callable[[_RequestT], tuple[BaseModel, int]],
+        parse: Callable[[Request], Awaitable[_Parsed | Response]],
+        build: Callable[[_Parsed], tuple[BaseModel, int]],
     ) -> Response:
         self._stats.request_started(endpoint)
         try:
-            return await self._answer(request, model, build)
+            return await self._answer(request, parse, build)
         finally:
             self._stats.request_finished()
 
     async def _answer(
         self,
         request: Request,
-        model: type[_RequestT],
-        build: Callable[[_RequestT], tuple[BaseModel, int]],
+        parse: Callable[[Request], Awaitable[_Parsed | Response]],
+        build: Callable[[_Parsed], tuple[BaseModel, int]],
     ) -> Response:
         if not self._authorized(request):
             self._stats.record_outcome("unauthorized")
             return status_error(401, "Incorrect API key provided.")
-        parsed = await _parse(request, model)
+        parsed = await parse(request)
         if isinstance(parsed, Response):
             self._stats.record_outcome("invalid_request")
             return parsed
 
         fault = self._faults.next_fault()
-        self._stats.record_outcome(fault.value, parsed.model)
+        fields = parsed[0] if isinstance(parsed, tuple) else parsed
+        self._stats.record_outcome(fault.value, fields.model)
         early = await self._early_answer(fault, request)
         if early is not None:
             return early
@@ -188,6 +200,38 @@ class ImageEndpoints:
                 total_tokens=input_tokens + output_tokens,
             ),
             background="transparent" if request.background == "transparent" else "opaque",
+            output_format=request.output_format,
+            quality=quality,
+            size=f"{width}x{height}",
+        )
+        return body, request.n
+
+    def _edit_body(self, parsed: ParsedEdit) -> tuple[BaseModel, int]:
+        request, images, mask = parsed
+        width, height = parse_size(request.size)
+        quality = normalize_quality(request.quality)
+        prompt_tokens = text_tokens(request.prompt)
+        output_tokens = image_tokens(width, height, quality) * request.n
+        image_input = request.input_tokens_images
+        data = [
+            ImageDatum(
+                b64_json=edited_b64(request.prompt, i, images[0], mask, width, height),
+                revised_prompt=None,
+            )
+            for i in range(request.n)
+        ]
+        body = OpenAIImagesResponse(
+            created=int(time.time()),
+            data=data,
+            usage=OpenAIImageUsage(
+                input_tokens=prompt_tokens + image_input,
+                input_tokens_details=InputTokensDetails(
+                    text_tokens=prompt_tokens, image_tokens=image_input
+                ),
+                output_tokens=output_tokens,
+                total_tokens=prompt_tokens + image_input + output_tokens,
+            ),
+            background="opaque",
             output_format=request.output_format,
             quality=quality,
             size=f"{width}x{height}",

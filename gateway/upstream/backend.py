@@ -16,6 +16,7 @@ from typing import Any, Protocol, overload
 
 import orjson
 
+from gateway.api.models import InputImage
 from gateway.errors import GatewayError, InvalidRequest, UpstreamError, UpstreamTimeout
 
 # The standard base64 alphabet: nothing in it needs escaping inside a JSON string.
@@ -24,7 +25,7 @@ BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01234567
 
 @dataclass(frozen=True, slots=True)
 class UpstreamCall:
-    """One image-generation call to one tier's backend."""
+    """One image call to one tier's backend: a generation, or an edit when ``images`` is set."""
 
     tier: str
     model: str
@@ -37,6 +38,12 @@ class UpstreamCall:
     api_version: str | None
     timeout_seconds: float
     extra: dict[str, Any] = field(default_factory=dict)
+    images: tuple[InputImage, ...] = ()
+    mask: InputImage | None = None
+
+    @property
+    def is_edit(self) -> bool:
+        return bool(self.images)
 
 
 class EncodedImages(Sequence[str]):
@@ -104,7 +111,8 @@ class ImageBackend(Protocol):
 
 
 class LiteLLMBackend:
-    """Calls ``litellm.aimage_generation``; imports litellm on construction, not on import."""
+    """Calls ``litellm.aimage_generation`` (``aimage_edit`` for an edit); imports litellm on
+    construction, not on import."""
 
     def __init__(self) -> None:
         os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -131,9 +139,17 @@ class LiteLLMBackend:
             kwargs["quality"] = call.quality
         if call.api_version is not None:
             kwargs["api_version"] = call.api_version
+        if call.is_edit:
+            # Bytes: litellm names the parts and finds each one's type from its content.
+            kwargs["image"] = [image.data for image in call.images]
+            if call.mask is not None:
+                kwargs["mask"] = call.mask.data
         started = time.perf_counter()
         try:
-            response = await self._litellm.aimage_generation(**kwargs)
+            if call.is_edit:
+                response = await self._litellm.aimage_edit(**kwargs)
+            else:
+                response = await self._litellm.aimage_generation(**kwargs)
         except GatewayError:
             raise
         except Exception as exc:
@@ -190,7 +206,12 @@ def _to_result(response: Any, latency_ms: float, tier: str) -> UpstreamResult:
     text_tokens = image_tokens = None
     if usage is not None:
         details = getattr(usage, "input_tokens_details", None)
-        text_tokens = _as_int(getattr(details, "text_tokens", None))
+        # An object from aimage_generation, a plain dict from aimage_edit.
+        text_tokens = _as_int(
+            details.get("text_tokens")
+            if isinstance(details, dict)
+            else getattr(details, "text_tokens", None)
+        )
         if text_tokens is None:
             text_tokens = _as_int(getattr(usage, "input_tokens", None))
         image_tokens = _as_int(getattr(usage, "output_tokens", None))

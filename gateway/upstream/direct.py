@@ -242,7 +242,8 @@ async def _read_body(size: int | None, chunks: AsyncIterator[bytes]) -> bytearra
 
 
 class RoutingBackend:
-    """The direct path for the tiers it covers, litellm (built only when needed) for the rest."""
+    """The direct path for the generations of the tiers it covers, litellm (built only when
+    needed) for the rest and for edits."""
 
     def __init__(
         self,
@@ -261,7 +262,8 @@ class RoutingBackend:
             self.fallback = LiteLLMBackend()
 
     async def generate(self, call: UpstreamCall) -> UpstreamResult:
-        if direct_shape(call.model, call.api_base) is not None:
+        # Edits (multipart uploads, a few per image pipeline) go through litellm's aimage_edit.
+        if not call.is_edit and direct_shape(call.model, call.api_base) is not None:
             return await self.direct.generate(call)
         if self.fallback is None:
             from gateway.upstream.backend import LiteLLMBackend

@@ -34,7 +34,7 @@ def assert_error(
         ({"prompt": "a cat", "n": "2"}, "invalid_value", "n"),
         ({"prompt": "a cat", "size": "999x999"}, "invalid_value", "size"),
         ({"prompt": "a cat", "quality": "ultra"}, "invalid_value", "quality"),
-        ({"prompt": "a cat", "response_format": "url"}, "invalid_value", "response_format"),
+        ({"prompt": "a cat", "response_format": "png"}, "invalid_value", "response_format"),
         ({"prompt": "a cat", "temperature": 1}, "unknown_parameter", "temperature"),
         ({"prompt": "a cat", "model": "dall-e-9"}, "model_not_found", "model"),
     ],
