@@ -31,7 +31,7 @@ from gateway.pricing import Pricing
 from gateway.resilience import ResilientCaller
 from gateway.routing import RouteContext, RoutingDecision, decide_route
 from gateway.tokens import count_text_tokens
-from gateway.upstream.backend import UpstreamCall
+from gateway.upstream.backend import OnPartial, UpstreamCall
 from gateway.usage import cancelled_increments, success_increments, unsettled_increments
 from gateway.verify.check import TextCheck, Verification
 from gateway.verify.escalation import check_and_escalate
@@ -69,8 +69,14 @@ class JobContext:
     before_settle: Callable[[Outcome], Awaitable[None]] | None = None
 
 
-def upstream_call(policy: Policy, tier_name: str, request: ImageGenerationRequest) -> UpstreamCall:
-    """The call to make on a tier for a request (400 when the tier cannot serve its n)."""
+def upstream_call(
+    policy: Policy,
+    tier_name: str,
+    request: ImageGenerationRequest,
+    on_partial: OnPartial | None = None,
+) -> UpstreamCall:
+    """The call to make on a tier for a request (400 when the tier cannot serve its n).
+    ``on_partial`` gets the partial images of a streamed request on a tier that streams."""
     tier = policy.tiers[tier_name]
     if request.n > tier.max_images:
         raise InvalidRequest(
@@ -91,6 +97,7 @@ def upstream_call(policy: Policy, tier_name: str, request: ImageGenerationReques
         if value is not None:
             extra[name] = value
     edit = request if isinstance(request, ImageEditRequest) else None
+    streams = on_partial is not None and request.stream and tier.streams
     if edit is not None and edit.input_fidelity is not None:
         extra["input_fidelity"] = edit.input_fidelity
     return UpstreamCall(
@@ -107,6 +114,8 @@ def upstream_call(policy: Policy, tier_name: str, request: ImageGenerationReques
         extra=extra,
         images=edit.images if edit is not None else (),
         mask=edit.mask if edit is not None else None,
+        partial_images=(request.partial_images or 0) if streams else 0,
+        on_partial=on_partial if streams else None,
     )
 
 
@@ -150,8 +159,10 @@ class ImageService:
         max_latency_ms: int | None = None,
         job: JobContext | None = None,
         verify: str | None = None,
+        on_partial: OnPartial | None = None,
     ) -> Outcome:
-        """``verify``: the request's ``x-tiergate-verify`` choice (``on``, ``off``, None)."""
+        """``verify``: the request's ``x-tiergate-verify`` choice (``on``, ``off``, None);
+        ``on_partial``: where a streamed request's partial images go as they arrive."""
         if principal.team is None:
             raise PermissionDenied("Admin keys cannot generate images; use a team key.")
         now = self.clock()
@@ -256,7 +267,9 @@ class ImageService:
         try:
             if job is not None and job.before_call is not None:
                 await job.before_call()
-            called = await self.caller.call(chain, lambda t: self.upstream_call(t, request))
+            called = await self.caller.call(
+                chain, lambda t: upstream_call(self.policy, t, request, on_partial)
+            )
         except GatewayError as exc:
             await asyncio.shield(self._release(ticket, exc, released_ledger(), reaped_counters))
             raise

@@ -19,6 +19,7 @@ from gateway.api.parsing import decode_body, parse_json_body
 from gateway.api.rendering import base_url, sse_response, url_response
 from gateway.api.responses import JSONBytesResponse, JSONPiecesResponse
 from gateway.api.state import AppState, get_state
+from gateway.api.streaming import stream_images
 from gateway.auth import Principal
 from gateway.errors import (
     GatewayError,
@@ -33,6 +34,7 @@ from gateway.policy.live import Active
 from gateway.pricing import estimate_usage
 from gateway.serving import Serving
 from gateway.tokens import count_text_tokens
+from gateway.upstream.backend import OnPartial
 from gateway.verify.plan import HEADER as VERIFY_HEADER
 from gateway.verify.plan import header_choice
 
@@ -176,6 +178,17 @@ async def serve_images(
     max_latency = max_latency_header(request.headers.get(MAX_LATENCY_HEADER))
     header_choice(request.headers.get(VERIFY_HEADER))  # a bad value is a 400 before anything
     idempotency_key = request.headers.get(idempotency.HEADER)
+    if body.stream and idempotency_key is None and principal.team is not None:
+        # Partial images as the tier sends them; with an Idempotency-Key the stream is the
+        # completed events alone, which can be stored and replayed.
+        return await stream_images(
+            request,
+            body,
+            lambda on_partial: generate_response(
+                request, active, principal, body, max_latency, on_partial
+            ),
+            {"x-tiergate-policy": active.short_digest},
+        )
     if idempotency_key is None or principal.team is None:
         return await generate_response(request, active, principal, body, max_latency)
 
@@ -229,11 +242,14 @@ async def generate_response(
     principal: Principal,
     body: ImageGenerationRequest,
     max_latency: int | None,
+    on_partial: OnPartial | None = None,
 ) -> JSONPiecesResponse:
     request_id = request.scope["state"]["request_id"]
     choice = header_choice(request.headers.get(VERIFY_HEADER))
     service = active.parts.service
-    outcome = await service.generate(principal, body, request_id, max_latency, verify=choice)
+    outcome = await service.generate(
+        principal, body, request_id, max_latency, verify=choice, on_partial=on_partial
+    )
     decision = outcome.decision
     structlog.contextvars.bind_contextvars(
         tier=decision.tier,

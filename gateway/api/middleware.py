@@ -54,7 +54,12 @@ class RequestContextMiddleware:
             if path not in ("/healthz", "/readyz", "/metrics"):
                 log.info(
                     "request",
-                    **structlog.contextvars.get_contextvars(),
+                    # With what a handler's own tasks found (a streamed generation's tier,
+                    # cost), which their contexts cannot bind here.
+                    **{
+                        **structlog.contextvars.get_contextvars(),
+                        **scope["state"].get("log_fields", {}),
+                    },
                     method=scope.get("method"),
                     path=path,
                     status=status,

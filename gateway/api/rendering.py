@@ -59,8 +59,8 @@ def sse_response(
     outcome: Outcome, body: ImageGenerationRequest, headers: Mapping[str, str]
 ) -> JSONPiecesResponse:
     """The images as ``image_generation.completed`` events (``image_edit.completed`` for an
-    edit), one per image, the last with the usage. No partial images: the tiers behind
-    tiergate answer with whole images, so a stream carries the completed events alone."""
+    edit), one per image, the last with the usage: the whole stream when the tier sent no
+    partial images, the end of it when it did (gateway/api/streaming.py)."""
     kind = "image_edit" if isinstance(body, ImageEditRequest) else "image_generation"
     event = f"{kind}.completed"
     common = {

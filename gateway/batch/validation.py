@@ -107,9 +107,7 @@ def parse_line(raw: bytes, seen: set[str]) -> InputLine | tuple[str | None, Inva
         )
     try:
         # The same parser and errors as POST /v1/images/generations.
-        body = parse_json_body(
-            orjson.dumps(line.body), "application/json", ImageGenerationRequest
-        )
+        body = parse_json_body(orjson.dumps(line.body), "application/json", ImageGenerationRequest)
     except InvalidRequest as exc:
         return custom_id, exc
     # An output file holds each line's images; a stream or an expiring link has no place in it.

@@ -100,6 +100,11 @@ class Tier(StrictModel):
     quality_param: bool = Field(
         default=True, description="Whether the backend accepts `quality` (MAI does not)."
     )
+    streams: bool = Field(
+        default=False,
+        description="Whether the backend streams partial images (OpenAI's `stream: true`); "
+        "a streamed request to a tier that does not gets its completed event alone.",
+    )
 
     @field_validator("image_tokens")
     @classmethod

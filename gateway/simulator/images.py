@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from gateway.simulator.config import SimulatorConfig
 from gateway.simulator.connection import wait_unless_disconnected
-from gateway.simulator.edits import ParsedEdit, edited_b64, parse_edit
+from gateway.simulator.edits import EditRequest, ParsedEdit, edited_b64, parse_edit
 from gateway.simulator.faults import FaultController, FaultKind
 from gateway.simulator.latency import sample_latency_s
 from gateway.simulator.png import ImageCache
@@ -47,6 +47,7 @@ from gateway.simulator.schemas import (
     invalid_request,
 )
 from gateway.simulator.stats import RequestStats
+from gateway.simulator.streaming import stream_response
 from gateway.simulator.tokens import image_tokens, normalize_quality, parse_size, text_tokens
 
 OPENAI_PATH: Final = "/v1/images/generations"
@@ -124,6 +125,13 @@ class ImageEndpoints:
             delay_s = sample_latency_s(
                 self._config.profile, self._config.latency_scale, self._latency_rng
             )
+            if isinstance(fields, OpenAIImageRequest) and fields.stream:
+                # The latency is spread over the partial images, sent as they "render".
+                body, image_count = build(parsed)
+                self._stats.record_images(image_count)
+                assert isinstance(body, OpenAIImagesResponse)
+                kind = "image_edit" if isinstance(fields, EditRequest) else "image_generation"
+                return stream_response(body, kind, fields.partial_images, delay_s)
             if delay_s > 0 and await wait_unless_disconnected(request.receive, delay_s):
                 return NoResponse()
 

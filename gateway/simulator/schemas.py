@@ -38,6 +38,8 @@ class OpenAIImageRequest(_Request):
     output_format: Literal["png", "jpeg", "webp"] = "png"
     background: Literal["transparent", "opaque", "auto"] = "auto"
     user: str | None = None
+    stream: bool = False
+    partial_images: int = Field(default=0, ge=0, le=3)
 
 
 class MAIImageRequest(_Request):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, overload
 
@@ -21,6 +21,18 @@ from gateway.errors import GatewayError, InvalidRequest, UpstreamError, Upstream
 
 # The standard base64 alphabet: nothing in it needs escaping inside a JSON string.
 BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+
+
+@dataclass(frozen=True, slots=True)
+class PartialImage:
+    """One partial image a streaming tier sent before its result (base64, as it came)."""
+
+    tier: str
+    b64_json: str
+    index: int
+
+
+OnPartial = Callable[[PartialImage], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +52,10 @@ class UpstreamCall:
     extra: dict[str, Any] = field(default_factory=dict)
     images: tuple[InputImage, ...] = ()
     mask: InputImage | None = None
+    #: Set when the request streams and the tier can: ask for this many partial images and
+    #: hand each to ``on_partial`` as it arrives (the result is still the whole image).
+    partial_images: int = 0
+    on_partial: OnPartial | None = field(default=None, compare=False)
 
     @property
     def is_edit(self) -> bool:

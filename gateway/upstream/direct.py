@@ -23,6 +23,7 @@ import orjson
 from gateway.errors import UpstreamError, UpstreamTimeout
 from gateway.upstream.backend import (
     ImageBackend,
+    PartialImage,
     UpstreamCall,
     UpstreamResult,
 )
@@ -33,6 +34,7 @@ from gateway.upstream.wire import (
     parse_result,
     status_error,
     upstream_error,
+    usage_tokens,
 )
 
 
@@ -95,6 +97,8 @@ class HttpxImageBackend:
         if shape is None:
             raise UpstreamError(f"The {call.tier} tier's model {call.model!r} has no direct path.")
         url, headers, body = build_request(call, shape)
+        if call.on_partial is not None and shape == "openai":
+            return await self._stream(call, url, headers, body)
         content = orjson.dumps(body)
         started = time.perf_counter()
         if self._aiohttp is not None:
@@ -109,6 +113,51 @@ class HttpxImageBackend:
         if status >= 300:
             raise status_error(status, response_headers, bytes(payload), call.tier)
         return parse_result(payload, call.tier, latency_ms)
+
+    async def _stream(
+        self, call: UpstreamCall, url: str, headers: dict[str, str], body: dict[str, Any]
+    ) -> UpstreamResult:
+        """A streamed call (httpx, line by line): partial images go to ``call.on_partial``
+        as they arrive; the result is the completed images and the usage. A tier that
+        answers JSON all the same is read as an ordinary answer."""
+        assert call.on_partial is not None
+        body = {**body, "stream": True, "partial_images": call.partial_images}
+        client = self._client
+        request = client.build_request(
+            "POST",
+            url,
+            content=orjson.dumps(body),
+            headers={**JSON_HEADERS, **headers, "accept": "text/event-stream"},
+            timeout=httpx.Timeout(call.timeout_seconds),
+        )
+        started = time.perf_counter()
+        try:
+            response = await client.send(request, stream=True)
+            try:
+                if response.status_code >= 300:
+                    error = await response.aread()
+                    raise status_error(response.status_code, response.headers, error, call.tier)
+                if not response.headers.get("content-type", "").startswith("text/event-stream"):
+                    payload = bytearray(await response.aread())
+                    latency_ms = (time.perf_counter() - started) * 1000
+                    return parse_result(payload, call.tier, latency_ms)
+                images, usage, created = await _read_events(call, response.aiter_lines())
+            finally:
+                await response.aclose()
+        except httpx.TimeoutException as exc:
+            raise UpstreamTimeout(f"The {call.tier} tier did not answer in time.") from exc
+        except httpx.HTTPError as exc:
+            raise upstream_error(
+                f"The {call.tier} tier failed ({type(exc).__name__}).", None
+            ) from exc
+        text_tokens, image_tokens = usage_tokens(usage)
+        return UpstreamResult(
+            images_b64=images,
+            created=created or int(time.time()),
+            text_tokens=text_tokens,
+            image_tokens=image_tokens,
+            latency_ms=(time.perf_counter() - started) * 1000,
+        )
 
     async def _post_httpx(
         self, url: str, headers: dict[str, str], content: bytes, timeout_seconds: float, tier: str
@@ -203,6 +252,39 @@ class _AiohttpClient:
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+async def _read_events(
+    call: UpstreamCall, lines: AsyncIterator[str]
+) -> tuple[list[str], object, int | None]:
+    """(completed images, usage, created) of an image event stream; partials are handed on."""
+    assert call.on_partial is not None
+    images: list[str] = []
+    usage: object = None
+    created: int | None = None
+    async for line in lines:
+        if not line.startswith("data:"):
+            continue  # event names, comments and blank separators: the data says its type
+        try:
+            event = orjson.loads(line[5:])
+        except orjson.JSONDecodeError:
+            raise UpstreamError(f"The {call.tier} tier sent an unreadable event.") from None
+        kind = str(event.get("type", "")) if isinstance(event, dict) else ""
+        if kind.endswith(".partial_image") and isinstance(event.get("b64_json"), str):
+            index = event.get("partial_image_index")
+            await call.on_partial(
+                PartialImage(call.tier, event["b64_json"], index if isinstance(index, int) else 0)
+            )
+        elif kind.endswith(".completed") and isinstance(event.get("b64_json"), str):
+            images.append(event["b64_json"])
+            usage = event.get("usage") or usage
+            if isinstance(event.get("created_at"), int):
+                created = event["created_at"]
+        elif kind == "error":
+            raise UpstreamError(f"The {call.tier} tier failed while streaming.")
+    if not images:
+        raise UpstreamError(f"The {call.tier} tier's stream ended without an image.")
+    return images, usage, created
 
 
 class _BodyLengthError(Exception):

@@ -70,6 +70,10 @@ async def test_request_log_line_has_no_prompt_or_key(sim_env: dict[str, str]) ->
         assert line["tier"] == "flagship" and line["team"] == "demo" and line["status"] == 200
         assert line["request_id"] == resp.headers["x-tiergate-request-id"]
         assert line["cost_micros"] == round(float(resp.headers["x-tiergate-cost-usd"]) * 1e6)
+        # The policy the request ran under, as /readyz names the one in force.
+        ready = (await client.get("/readyz")).json()
+        assert line["policy"] == resp.headers["x-tiergate-policy"]
+        assert line["policy"] == ready["policy"]["sha256"][:12]
         text = repr(logs)
         # "b64_json", not "b64": a random request id holds "b64" about once in 200 runs.
         assert "Soup of the day" not in text and TEAM_KEYS["demo"] not in text
@@ -81,3 +85,24 @@ async def test_prompt_is_logged_only_when_policy_allows(sim_env: dict[str, str])
         with capture_logs() as logs:
             await client.post("/v1/images/generations", json={"prompt": PROMPT}, headers=AUTH)
         assert [e["prompt"] for e in logs if e["event"] == "request"] == [PROMPT]
+
+
+async def test_a_streamed_request_logs_its_tier_and_cost(sim_env: dict[str, str]) -> None:
+    async with gateway_client(sim_env) as (client, _):
+        with capture_logs() as logs:
+            resp = await client.post(
+                "/v1/images/generations",
+                json={"prompt": "a fox in the snow", "stream": True, "partial_images": 1},
+                headers=AUTH,
+            )
+        assert resp.status_code == 200
+        assert resp.text.startswith("event: image_generation.partial_image")
+        cost = next(
+            line.split()[-1]
+            for line in resp.text.splitlines()
+            if line.startswith(": x-tiergate-cost-usd ")
+        )
+        (line,) = [e for e in logs if e["event"] == "request"]
+        assert line["tier"] == "efficient" and line["status"] == 200
+        assert line["cost_micros"] == round(float(cost) * 1e6)
+        assert line["request_id"] == resp.headers["x-tiergate-request-id"]

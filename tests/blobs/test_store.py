@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import uuid
+from datetime import UTC, datetime, timedelta
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from gateway.blobs import BlobNotFound, Blobs, open_blobs
+from gateway.blobs.links import ImageLinks
 from tests.support import Server, create_bucket
 
 
@@ -53,6 +56,29 @@ async def test_delete_prefix_removes_only_that_prefix(blobs: Blobs) -> None:
     assert await blobs.delete_prefix("p") == 3
     assert await blobs.size("p/1") is None
     assert await blobs.size("q/1") == 1
+
+
+async def test_delete_older_than_keeps_what_is_newer(blobs: Blobs) -> None:
+    await blobs.put("images/old.png", b"o")
+    cutoff = datetime.now(UTC) + timedelta(seconds=1)
+    await asyncio.sleep(2.1)  # S3 dates are whole seconds: clear of the cutoff either way
+    await blobs.put("images/new.png", b"n")
+    await blobs.put("other/old.png", b"o")
+    assert await blobs.delete_older_than("images", cutoff) == 1
+    assert await blobs.size("images/old.png") is None
+    assert await blobs.size("images/new.png") == 1
+
+
+async def test_image_links_sweep_after_their_retention(blobs: Blobs) -> None:
+    # 2 s, not 1: S3's whole-second dates must not make a fresh image look a second older.
+    links = ImageLinks(blobs, b"k", ttl_seconds=2, retention_seconds=2)
+    kept = await links.store(b"\x89PNG image")
+    assert await links.open(kept.id) == b"\x89PNG image"
+    assert await links.sweep() == 0  # still within its retention
+    await asyncio.sleep(3.1)
+    assert await links.sweep() == 1
+    with pytest.raises(BlobNotFound):
+        await links.open(kept.id)
 
 
 def test_unknown_urls_are_refused() -> None:

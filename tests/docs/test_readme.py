@@ -54,6 +54,10 @@ def test_readme_dropin_block_runs(
     edited = namespace["edited"]
     assert edited.usage.input_tokens_details.image_tokens == 194  # type: ignore[attr-defined]
     assert Image.open("lighthouse.png").format == "PNG"
-    assert printed.getvalue().split() == ["image_generation.completed"]
+    assert printed.getvalue().split() == [
+        "image_generation.partial_image",
+        "image_generation.partial_image",
+        "image_generation.completed",
+    ]
     harbour = namespace["harbour"]
     assert harbour.data[0].b64_json  # type: ignore[attr-defined]

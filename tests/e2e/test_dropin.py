@@ -363,55 +363,95 @@ def test_azure_unknown_deployment_and_api_version_are_azure_404s(served: Gateway
 # -- streaming -----------------------------------------------------------------------------------
 
 
-def test_sdk_stream_ends_with_the_completed_event_and_settles_once(served: Gateway) -> None:
+def settled_cost(usage: Any) -> Decimal:
+    """Efficient tier: what a request with this usage costs."""
+    micros = Decimal(usage.input_tokens_details.text_tokens) * 5 + Decimal(
+        usage.output_tokens
+    ) * Decimal("19.5")
+    return (micros / 1_000_000).quantize(Decimal("0.000001"), rounding="ROUND_CEILING")
+
+
+def test_sdk_stream_sends_partials_in_order_then_settles_once(served: Gateway) -> None:
     before = served.budget()
     stream = served.client().images.generate(
         prompt="a paper crane on a desk", stream=True, partial_images=2
     )
     events = list(stream)
-    assert [e.type for e in events] == ["image_generation.completed"]
+    assert [e.type for e in events] == [
+        "image_generation.partial_image",
+        "image_generation.partial_image",
+        "image_generation.completed",
+    ]
+    assert [e.partial_image_index for e in events[:2]] == [0, 1]  # type: ignore[union-attr]
+    images = [decoded(e.b64_json).convert("RGBA") for e in events]
+    assert {image.size for image in images} == {images[-1].size}
+    assert len({image.tobytes() for image in images}) == 3  # each partial is a different step
     completed = events[-1]
-    assert decoded(completed.b64_json).format == "PNG"
-    usage = completed.usage
-    expected = (
-        Decimal(usage.input_tokens_details.text_tokens) * 5
-        + Decimal(usage.output_tokens) * Decimal("19.5")
-    ) / 1_000_000
+    assert completed.usage is not None  # type: ignore[union-attr]
     after = served.budget()
     spent = Decimal(str(after["spent_usd"])) - Decimal(str(before["spent_usd"]))
-    assert spent == expected.quantize(Decimal("0.000001"), rounding="ROUND_CEILING")
+    assert spent == settled_cost(completed.usage)  # type: ignore[union-attr]
     assert after["reserved_micros"] == 0
 
 
-def test_sdk_stream_of_an_edit_and_of_several_images(served: Gateway) -> None:
+def test_a_stream_the_tier_cannot_stream_is_the_completed_event_alone(served: Gateway) -> None:
+    # Edits go upstream through litellm's aimage_edit, which does not stream.
     edit = list(
         served.client().images.edit(
-            image=("p.png", png(64, 64), "image/png"), prompt="add a hat", stream=True
+            image=("p.png", png(64, 64), "image/png"),
+            prompt="add a hat",
+            stream=True,
+            partial_images=2,
         )
     )
     assert [e.type for e in edit] == ["image_edit.completed"]
-    several = list(served.client().images.generate(prompt="a red cube", n=2, stream=True))
+    assert decoded(edit[0].b64_json).format == "PNG"
+    # With an Idempotency-Key the stream is stored for replay: the completed events alone.
+    key = "stream-" + uuid.uuid4().hex
+    first = served.client().images.generate(
+        prompt="a red cube",
+        n=2,
+        stream=True,
+        partial_images=1,
+        extra_headers={"Idempotency-Key": key},
+    )
+    several = list(first)
     assert [e.type for e in several] == ["image_generation.completed"] * 2
     assert several[0].usage is None  # the usage comes once, with the last image
-    assert several[-1].usage is not None
-    assert several[-1].usage.output_tokens == 2 * 1056
+    assert several[-1].usage is not None and several[-1].usage.output_tokens == 2 * 1056
+    spent = served.budget()["spent_micros"]
+    again = list(
+        served.client().images.generate(
+            prompt="a red cube",
+            n=2,
+            stream=True,
+            partial_images=1,
+            extra_headers={"Idempotency-Key": key},
+        )
+    )
+    assert [e.b64_json for e in again] == [e.b64_json for e in several]
+    assert served.budget()["spent_micros"] == spent  # replayed, not charged again
 
 
 def test_a_client_that_leaves_mid_stream_leaves_nothing_reserved(
     sim_env: dict[str, str], tmp_path: Path
 ) -> None:
-    # A tier that takes 1.4-1.8 s, so the client can leave while it works.
+    # A tier that takes 1.4-1.8 s over 3 partial images, so the client can leave mid-stream.
     with simulator("efficient", None, "--latency-scale", "0.2") as slow_tier:
         env = {**sim_env, "TIERGATE_SIM_EFFICIENT_PORT": str(slow_tier.port)}
         for gw in serve(tmp_path, env):
             before = gw.budget()
-            with pytest.raises(httpx.ReadTimeout):
-                httpx.post(
-                    gw.url + "/v1/images/generations",
-                    headers={"Authorization": f"Bearer {KEY}"},
-                    json={"prompt": "a slow sunrise", "stream": True},
-                    timeout=httpx.Timeout(5, read=0.3),
-                )
+            with httpx.stream(
+                "POST",
+                gw.url + "/v1/images/generations",
+                headers={"Authorization": f"Bearer {KEY}"},
+                json={"prompt": "a slow sunrise", "stream": True, "partial_images": 3},
+                timeout=10,
+            ) as response:
+                assert response.status_code == 200
+                lines = response.iter_lines()
+                assert next(lines) == "event: image_generation.partial_image"
+                # ... and the client goes away after the first partial image.
             deadline = time.monotonic() + 10
             after = gw.budget()
             while time.monotonic() < deadline and (
@@ -422,5 +462,15 @@ def test_a_client_that_leaves_mid_stream_leaves_nothing_reserved(
             assert after["reserved_micros"] == 0
             # Charged once for the image the tier made, not held and not charged twice.
             spent = after["spent_micros"] - before["spent_micros"]
-            prompt_tokens = count_text_tokens("a slow sunrise")
-            assert spent == prompt_tokens * 5 + (1056 * 39 + 1) // 2
+            assert spent == count_text_tokens("a slow sunrise") * 5 + 20592
+            time.sleep(0.5)
+            assert gw.budget()["spent_micros"] == after["spent_micros"]
+
+
+def test_a_stream_refused_before_it_starts_is_an_ordinary_error(served: Gateway) -> None:
+    beta = served.client(TEAM_KEYS["beta"])  # efficient only
+    with pytest.raises(openai.PermissionDeniedError) as refused:
+        list(
+            beta.images.generate(model="MAI-Image-2", prompt="a cat", stream=True, partial_images=2)
+        )
+    assert refused.value.code == "tier_not_allowed"
