@@ -22,6 +22,10 @@ Suites (all seeded, so every run times the same prompts):
 * ``tags-1000-4000``: 1,000-4,000-character tag lists (``masterpiece, (long hair:1.2),
   silver_hair, BREAK, ...``, half with a negative prompt), the shape Stable Diffusion
   front-ends send.
+* ``tags-1000-4000-cold``: those tag lists, each timed call with a few words swapped for
+  invented ones (as ``realistic-1000-cold``): a new list of mostly familiar tags.
+* ``tags-1000-4000-unseen``: each timed call with an invented word in every piece, so no
+  piece was ever seen before and the per-piece memo never helps: the worst case for it.
 * ``chinese``, ``japanese``: 20-600-character prompts of Chinese or Japanese clauses (scene,
   style, camera, now and then a sign or poster with text to render).
 """
@@ -273,16 +277,32 @@ def _percentiles(values: list[float]) -> tuple[float, float, float]:
     return p50, p99, ordered[-1]
 
 
+def unseen_variant(prompt: str, rng: random.Random) -> str:
+    """``prompt`` with an invented word added to every comma-separated piece."""
+    return ",".join(f"{piece} {_invented_word(rng)}" for piece in prompt.split(","))
+
+
+def variant_of(name: str) -> Callable[[str, random.Random], str] | None:
+    if name.endswith("-cold"):
+        return cold_variant
+    if name.endswith("-unseen"):
+        return unseen_variant
+    return None
+
+
 def measure(
-    classifier: Classifier, prompts: list[str], repeat: int, cold: bool
+    classifier: Classifier,
+    prompts: list[str],
+    repeat: int,
+    variant: Callable[[str, random.Random], str] | None,
 ) -> dict[str, tuple[float, float, float]]:
     """p50/p99/max across prompts of each prompt's median latency, wall and CPU clocks."""
     rng = random.Random(11)
     for prompt in prompts * 2:  # warm-up: regex caches, word memo, branch predictors
-        classifier.classify(cold_variant(prompt, rng) if cold else prompt)
+        classifier.classify(variant(prompt, rng) if variant else prompt)
     wall, cpu = [], []
     for prompt in prompts:
-        texts = [cold_variant(prompt, rng) if cold else prompt for _ in range(repeat)]
+        texts = [variant(prompt, rng) if variant else prompt for _ in range(repeat)]
         w, c = _time_calls(classifier.classify, texts)
         wall.append(w)
         cpu.append(c)
@@ -300,6 +320,8 @@ def suites(dataset: Path) -> dict[str, list[str]]:
     found["stuffed-1000"] = stuffed_prompts(150, 900, 1000)
     rng = random.Random(3)
     found["tags-1000-4000"] = [tag_prompt(rng) for _ in range(150)]
+    found["tags-1000-4000-cold"] = found["tags-1000-4000"]
+    found["tags-1000-4000-unseen"] = found["tags-1000-4000"]
     found["chinese"] = [cjk_prompt(rng, ZH) for _ in range(150)]
     found["japanese"] = [cjk_prompt(rng, JA, sep="、") for _ in range(150)]
     return found
@@ -322,7 +344,7 @@ def main() -> int:
     results: dict[str, list[dict[str, tuple[float, float, float]]]] = {k: [] for k in chosen}
     for _ in range(args.runs):
         for name, prompts in chosen.items():
-            results[name].append(measure(classifier, prompts, args.repeat, name.endswith("cold")))
+            results[name].append(measure(classifier, prompts, args.repeat, variant_of(name)))
     # Summary first, in the five-column shape bench/run.py parses: wall clock, median over runs.
     print("| prompts | n | p50 us | p99 us | max us |")
     print("|---|---:|---:|---:|---:|")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import unicodedata
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 from types import MappingProxyType
@@ -19,8 +19,15 @@ from gateway.classify.categories import SCORED_CATEGORIES, Category
 from gateway.classify.classification import Classification
 from gateway.classify.config import ClassifierConfig
 from gateway.classify.lexicon import Hit, LexiconMatcher, RawLexicon, load_builtin_lexicons
-from gateway.classify.normalize import BREAKS, fold_nfkc, has_cjk, normalize_text, tokenize
-from gateway.classify.textspans import TextSpan, find_text_spans, word_count
+from gateway.classify.normalize import (
+    BREAKS,
+    fold_nfkc,
+    has_cjk,
+    nfkc,
+    normalize_text,
+    tokenize,
+)
+from gateway.classify.textspans import TextSpan, find_text_spans, piece_rules, word_count
 
 if TYPE_CHECKING:
     import tiktoken
@@ -125,6 +132,7 @@ class Classifier:
         self._thresholds = {c: config.thresholds[c] for c in SCORED_CATEGORIES}
         self._encoding = _encoding(config.encoding)
         self._span_sizes: dict[str, tuple[int, float]] = {}
+        self._piece_rules: dict[str, frozenset[int]] = {}
 
     @classmethod
     def from_config(cls, config: ClassifierConfig | None = None) -> Classifier:
@@ -135,12 +143,26 @@ class Classifier:
 
     def classify(self, prompt: str) -> Classification:
         """Score ``prompt`` in every category and collect the evidence."""
-        text = prompt if prompt.isascii() else unicodedata.normalize("NFKC", prompt)
+        text = nfkc(prompt)
         normalized = fold_nfkc(text)
-        tokens = tokenize(distinct_pieces(normalized))
-        words = set(tokens)
-        hits = self._matcher.match(normalized, tokens, words)
-        spans = self._spans(text, words)
+        rules: frozenset[int] | None = None
+        matched = None
+        scanned = normalized
+        if normalized.count(",") >= _MIN_PIECES:  # tags: scanned piece by piece, memoised
+            pieces = dict.fromkeys(normalized.split(","))
+            matched = self._matcher.match_pieces(normalized, pieces)
+            if matched is not None:
+                rules = self._rules_of(pieces)
+            elif len(pieces) < normalized.count(",") + 1:
+                # A repeated piece adds nothing a comma does not end: scan each piece once.
+                scanned = ",".join(pieces)
+        if matched is not None:
+            tokens, words, hits = matched
+        else:
+            tokens = tokenize(scanned)
+            words = set(tokens)
+            hits = self._matcher.match(normalized, tokens, words)
+        spans = self._spans(text, words, rules)
 
         positive: dict[Category, list[float]] = {c: [] for c in SCORED_CATEGORIES}
         counter: dict[Category, float] = dict.fromkeys(SCORED_CATEGORIES, 0.0)
@@ -179,8 +201,30 @@ class Classifier:
             literal_text_tokens=sum(s.token_count for s in spans),
         )
 
-    def _spans(self, text: str, words: set[str]) -> tuple[TextSpan, ...]:
-        raw_spans = find_text_spans(text, words)
+    def _rules_of(self, pieces: Iterable[str]) -> frozenset[int]:
+        """The unquoted-text rules a prompt's pieces could trigger (memoised by piece)."""
+        memo = self._piece_rules
+        rules: set[int] = set()
+        missing = []
+        for piece in pieces:
+            found = memo.get(piece)
+            if found is None:
+                missing.append(piece)
+            else:
+                rules.update(found)
+        if missing:
+            fresh = piece_rules(missing)
+            for found in fresh:
+                rules.update(found)
+            if len(memo) + len(missing) > _MAX_PIECE_RULES:
+                memo.clear()
+            memo.update(zip(missing, fresh, strict=True))
+        return frozenset(rules)
+
+    def _spans(
+        self, text: str, words: set[str], rules: frozenset[int] | None = None
+    ) -> tuple[TextSpan, ...]:
+        raw_spans = find_text_spans(text, words, rules)
         if not raw_spans:
             return ()
         sizes = self._span_sizes
@@ -230,25 +274,9 @@ class Classifier:
             evidence[Category.HEADLINE][:0] = quoted
 
 
-#: Fewer commas than this and a prompt is not worth looking for repeated pieces in.
+_MAX_PIECE_RULES = 50_000
+#: A prompt with this many commas (a tag list) is scanned piece by piece (``match_pieces``).
 _MIN_PIECES = 8
-
-
-def distinct_pieces(normalized: str) -> str:
-    """``normalized`` with every comma-separated piece after its first occurrence dropped.
-
-    Long prompts of tags repeat pieces (``masterpiece, best quality, ...`` twice over, the same
-    tag in several weights), and tokens are what the lexicon scan costs. Dropping a repeat
-    changes no hit that counts: a comma is a clause break, so no phrase, negation or
-    "no text" window reaches across one, and a piece seen again adds only what it added the
-    first time (a term counts once). The word set is the same. Whatever runs on the text
-    itself (multi-word CJK terms, patterns, quoted spans) still gets the whole prompt.
-    """
-    if normalized.count(",") < _MIN_PIECES:
-        return normalized
-    pieces = normalized.split(",")
-    distinct = dict.fromkeys(pieces)
-    return normalized if len(distinct) == len(pieces) else ",".join(distinct)
 
 
 def _text_negated(normalized: str, tokens: list[str], words: set[str]) -> bool:

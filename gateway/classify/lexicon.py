@@ -19,7 +19,8 @@ negator (``no``, ``not``, ``without`` …) precedes it within three tokens of th
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
 
@@ -51,6 +52,12 @@ NEGATORS = frozenset(
 )
 _NEGATION_WINDOW = 3
 _MAX_MEMO = 200_000
+#: Distinct tag pieces whose scan is kept (a piece and its hits: a few hundred bytes).
+_MAX_PIECE_MEMO = 50_000
+#: New pieces memoised from a prompt that is mostly new (scanned whole), for the next ones.
+_LEARN_PER_PROMPT = 16
+#: One term occurrence in a piece: (its entries' key, negated, the hits it adds).
+Occurrence = tuple[int, bool, tuple["Hit", ...]]
 _MAX_FUZZY_LENGTH = 40
 _WEIGHT_LINE = re.compile(r"^\[\s*(-?\d+(?:\.\d+)?)\s*\]$")
 
@@ -62,6 +69,16 @@ class Term:
     category: Category
     weight: float
     label: str
+
+
+def _hits(found: tuple[list[Term], str], negated: bool) -> tuple[Hit, ...]:
+    """The hits of one term occurrence: a negated one keeps only its counter-evidence."""
+    entries, evidence = found
+    return tuple(
+        Hit(entry.category, entry.weight, evidence)
+        for entry in entries
+        if entry.weight != 0.0 and not (negated and entry.weight > 0)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +194,8 @@ class LexiconMatcher:
         self._resolved: dict[str, tuple[list[Term], str] | None] = {}
         #: Memoised words that resolved to a lexicon entry on their own.
         self._starters: set[str] = set()
+        #: Tag pieces -> their tokens and term occurrences (``match_pieces``).
+        self._pieces: dict[str, tuple[tuple[str, ...], tuple[Occurrence, ...]]] = {}
 
     def _add(self, term: str, entry: Term) -> None:
         if term.startswith("re:"):
@@ -220,33 +239,135 @@ class LexiconMatcher:
         """
         if words is None:
             words = set(tokens)
-        resolved = self._resolved
+        hits: list[Hit] = []
+        starts = self._starts(words)
+        if starts:
+            self._match_at(tokens, starts, hits)
+        self._match_text(normalized, hits)
+        return hits
+
+    def match_pieces(
+        self, normalized: str, pieces: Iterable[str]
+    ) -> tuple[list[str], set[str], list[Hit]] | None:
+        """``match`` for a prompt of comma-separated pieces (tags), piece by piece.
+
+        A comma is a clause break: no phrase or negation window reaches across one, so a
+        piece's term occurrences are the same wherever it stands and are memoised by its
+        text; a term counts once over the whole prompt, as in ``match``. ``pieces`` are the
+        distinct pieces in order; returns the tokens of ``",".join(pieces)``, their set and
+        the hits, exactly as ``tokenize`` and ``match`` would give them; or None when most of
+        the pieces were never seen (then ``match`` on the whole is cheaper).
+        """
+        pieces = list(pieces)
+        memo = self._pieces
+        scans = [memo.get(piece) for piece in pieces]
+        missing = [piece for piece, scan in zip(pieces, scans, strict=True) if scan is None]
+        if len(missing) * 2 > len(pieces):
+            # Mostly new pieces: scanning them one by one costs more than the whole prompt
+            # (about 1.7x), so the caller does that; a few are learnt for next time.
+            self._scan_pieces(missing[:_LEARN_PER_PROMPT])
+            return None
+        if missing:  # taken from the memo first: scanning may clear it
+            fresh = self._scan_pieces(missing)
+            scans = [scan or fresh[piece] for piece, scan in zip(pieces, scans, strict=True)]
+        tokens: list[str] = []
+        seen: set[int] = set()
+        hits: list[Hit] = []
+        for index, scan in enumerate(scans):
+            assert scan is not None
+            piece_tokens, occurrences = scan
+            if index:
+                tokens.append(",")
+            tokens.extend(piece_tokens)
+            for key, negated, found in occurrences:
+                if key in seen:
+                    continue
+                if not negated:
+                    seen.add(key)
+                hits.extend(found)
+        self._match_text(normalized, hits)
+        return tokens, set(tokens), hits
+
+    def _scan_pieces(
+        self, pieces: list[str]
+    ) -> dict[str, tuple[tuple[str, ...], tuple[Occurrence, ...]]]:
+        """Scan pieces not seen before, all in one pass over their tokens joined by commas
+        (a comma token ends every phrase and negation window, so each piece's occurrences are
+        its own), and memoise each piece's tokens and occurrences."""
+        split = [tokenize(piece) for piece in pieces]
+        tokens: list[str] = []
+        offsets: list[int] = []  # where each piece's tokens start in ``tokens``
+        for index, piece_tokens in enumerate(split):
+            if index:
+                tokens.append(",")
+            offsets.append(len(tokens))
+            tokens.extend(piece_tokens)
+        found: list[list[Occurrence]] = [[] for _ in split]
+        starts = self._starts(set(tokens))
+        if starts:
+            for key, negated, term, _, i in self._occurrences(tokens, starts, set()):
+                found[bisect_right(offsets, i) - 1].append((key, negated, _hits(term, negated)))
+        memo = self._pieces
+        if len(memo) + len(pieces) > _MAX_PIECE_MEMO:
+            memo.clear()
+        scanned = {
+            piece: (tuple(piece_tokens), tuple(occurrences))
+            for piece, piece_tokens, occurrences in zip(pieces, split, found, strict=True)
+        }
+        memo.update(scanned)
+        return scanned
+
+    def _starts(self, words: frozenset[str] | set[str]) -> set[str]:
+        """The words of a prompt that can start a hit: known to hit, or a phrase head whose
+        second word the prompt also holds."""
         starts = self._starters.intersection(words)
-        unseen = words.difference(resolved)
+        unseen = words.difference(self._resolved)
         if unseen:  # first sight of these words (or too long to memoise): resolve them now
             starts.update(tok for tok in unseen if self._resolve(tok) is not None)
         seconds = self._phrase_seconds
         for head in self._phrase_heads.intersection(words):
             if not words.isdisjoint(seconds[head]):
                 starts.add(head)
-        hits: list[Hit] = []
-        if starts:
-            self._match_at(tokens, starts, hits)
+        return starts
+
+    def _match_text(self, normalized: str, hits: list[Hit]) -> None:
+        """What is matched on the text rather than its tokens: CJK terms and patterns."""
         if self._cjk_regex is not None and has_cjk(normalized):
             for found_text in self._cjk_regex.findall(normalized):
                 hits.extend(Hit(e.category, e.weight, found_text) for e in self._cjk[found_text])
         for name, regex, entry in self._compiled:
             for m in regex.finditer(normalized):
                 hits.append(Hit(entry.category, entry.weight, f"{name}:{m.group().strip()}"))
-        return hits
 
     def _match_at(self, tokens: list[str], starts: set[str], hits: list[Hit]) -> None:
-        """Scan, left to right, only the token positions whose word is in ``starts``."""
-        pair_phrases, resolved, heads = self._pair_phrases, self._resolved, self._pair_heads
+        """Hits of the term occurrences in ``tokens``; a repeated term is one piece of
+        evidence (a negated occurrence adds only counter-evidence, and does not count)."""
+        heads = self._pair_heads
         seen: set[int] = set()
         # Words that head no phrase and whose terms were already taken: a later occurrence adds
         # nothing (long prompts of tags repeat the same words dozens of times).
         done: set[str] = set()
+        for key, negated, found, tok, _ in self._occurrences(tokens, starts, seen, done):
+            if not negated:
+                seen.add(key)
+                if tok not in heads:
+                    done.add(tok)
+            hits.extend(_hits(found, negated))
+
+    def _occurrences(
+        self,
+        tokens: list[str],
+        starts: set[str],
+        seen: set[int],
+        done: set[str] | None = None,
+    ) -> Iterator[tuple[int, bool, tuple[list[Term], str], str, int]]:
+        """(term key, negated, (entries, evidence), token, position) of each term occurrence,
+        left to
+        right, visiting only the positions whose word is in ``starts``; terms whose key is in
+        ``seen`` and words in ``done`` are passed over (the caller fills both as it goes)."""
+        pair_phrases, resolved, heads = self._pair_phrases, self._resolved, self._pair_heads
+        if done is None:
+            done = set()
         last = len(tokens) - 1
         next_free = 0
         for i in [k for k, tok in enumerate(tokens) if tok in starts]:
@@ -272,15 +393,7 @@ class LexiconMatcher:
                     found = self._resolve(tok)
             next_free = i + consumed
             if found is not None and id(found[0]) not in seen:
-                negated = self._negated(tokens, i)
-                entries, evidence = found
-                if not negated:
-                    seen.add(id(entries))  # a repeated term is one piece of evidence
-                    if tok not in heads:
-                        done.add(tok)
-                for entry in entries:
-                    if entry.weight != 0.0 and not (negated and entry.weight > 0):
-                        hits.append(Hit(entry.category, entry.weight, evidence))
+                yield id(found[0]), self._negated(tokens, i), found, tok, i
             elif tok not in heads:
                 done.add(tok)
 

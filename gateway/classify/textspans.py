@@ -115,10 +115,40 @@ def _trim_unquoted(text: str) -> str:
     return " ".join(kept)
 
 
-def find_text_spans(prompt: str, words: frozenset[str] | set[str]) -> list[RawSpan]:
+def piece_rules(pieces: list[str]) -> list[frozenset[int]]:
+    """For each piece of a normalised prompt, the unquoted-text rules (indexes into
+    ``_RULES``) it could trigger. Normalising keeps every trigger a lowered prompt holds (it
+    lowers ASCII and leaves the CJK triggers as they are; what it adds can only trigger
+    more), and no trigger holds a comma: so over a prompt's comma-separated pieces, these
+    are all the rules its lowered text triggers, and perhaps a few that then find nothing.
+
+    The triggers are looked for once in all the pieces joined (a few C-speed scans), and
+    only the rules found there are looked for piece by piece.
+    """
+    joined = ",".join(pieces)
+    present = [
+        (index, triggers)
+        for index, (triggers, _, _, _) in enumerate(_RULES)
+        if any(trigger in joined for trigger in triggers)
+    ]
+    if not present:
+        return [frozenset()] * len(pieces)
+    return [
+        frozenset(
+            index for index, triggers in present if any(trigger in piece for trigger in triggers)
+        )
+        for piece in pieces
+    ]
+
+
+def find_text_spans(
+    prompt: str, words: frozenset[str] | set[str], rules: frozenset[int] | None = None
+) -> list[RawSpan]:
     """Literal-text spans in ``prompt`` (NFKC-normalised, original case), in order.
 
-    ``words`` are the prompt's normalised tokens (to spot text-bearing objects cheaply).
+    ``words`` are the prompt's normalised tokens (to spot text-bearing objects cheaply);
+    ``rules``, if given, the unquoted-text rules worth running (``piece_rules``): the others'
+    triggers are not looked for.
     """
     spans: list[RawSpan] = []
     has_text_object: bool | None = None
@@ -140,8 +170,13 @@ def find_text_spans(prompt: str, words: frozenset[str] | set[str]) -> list[RawSp
     lowered = prompt.lower()
     same_length = len(lowered) == len(prompt)
     ascii_only = lowered.isascii()
-    for triggers, ascii_triggers, rule, before in _RULES:
-        if not any(trigger in lowered for trigger in (ascii_triggers if ascii_only else triggers)):
+    for index, (triggers, ascii_triggers, rule, before) in enumerate(_RULES):
+        if rules is not None:
+            if index not in rules:
+                continue
+        elif not any(
+            trigger in lowered for trigger in (ascii_triggers if ascii_only else triggers)
+        ):
             continue
         for m in rule.finditer(lowered):
             if before is not None and _word_before(lowered, m.start()) not in before:

@@ -1,4 +1,5 @@
-"""Long prompts of repeated tags: skipping repeated pieces never changes a classification."""
+"""Long prompts of tags: scanning them piece by piece (memoised) never changes a
+classification against scanning the whole prompt."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import pytest
 
 from gateway.classify import Classifier
 from gateway.classify import classifier as classifier_module
-from gateway.classify.classifier import distinct_pieces
 
 # Pieces chosen to stress what a dropped repeat could change: negations, "no text" windows,
 # phrases, text cues on either side of a comma, CJK terms and cues, weights and line breaks.
@@ -34,25 +34,36 @@ def as_tuple(classifier: Classifier, prompt: str) -> object:
     return (c.categories, dict(c.scores), dict(c.evidence), c.text_spans)
 
 
-def test_distinct_pieces_drops_only_repeats() -> None:
-    prompt = "a, b, a, c, b, " + ", ".join(["x"] * 10)
-    assert distinct_pieces(prompt) == "a, b, a, c, x"  # " a" is not "a": spaces are kept
-    short = "a, a, a"
-    assert distinct_pieces(short) is short  # too few pieces to bother
-    unique = ",".join(str(i) for i in range(20))
-    assert distinct_pieces(unique) is unique
-
-
-def test_skipping_repeated_pieces_never_changes_a_classification(
+def test_scanning_by_pieces_never_changes_a_classification(
     classifier: Classifier, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rng = random.Random(20261203)
     prompts = [tag_prompt(rng) for _ in range(1500)]
+    cold = [as_tuple(Classifier.from_config(), p) for p in prompts[:200]]  # empty memo
     fast = [as_tuple(classifier, p) for p in prompts]
-    monkeypatch.setattr(classifier_module, "distinct_pieces", lambda text: text)
+    assert fast[:200] == cold
+    # The reference scans every prompt whole, repeats and all.
+    monkeypatch.setattr(classifier_module, "_MIN_PIECES", 10**9)
     reference = [as_tuple(classifier, p) for p in prompts]
     differing = [p for p, a, b in zip(prompts, fast, reference, strict=True) if a != b]
     assert differing == []
     # The set exercises what matters: negated text, spans, several categories.
     assert sum(bool(r[3]) for r in reference) > 100  # type: ignore[index]
     assert len({frozenset(r[0]) for r in reference}) > 5  # type: ignore[index]
+
+
+def test_fast_nfkc_is_nfkc() -> None:
+    import unicodedata
+
+    from gateway.classify.normalize import nfkc
+
+    rng = random.Random(7)
+    # ASCII, CJK punctuation and kana (with combining marks), full-width forms, ideographs,
+    # combining accents, Latin letters with accents, enclosed alphanumerics.
+    pools = [
+        range(0x20, 0x7F), range(0x3000, 0x3100), range(0xFF00, 0xFFF0), range(0x4E00, 0x4E80),
+        range(0x300, 0x370), range(0xC0, 0x180), range(0x2460, 0x24FF),
+    ]  # fmt: skip
+    for _ in range(20_000):
+        text = "".join(chr(rng.choice(rng.choice(pools))) for _ in range(rng.randint(1, 12)))
+        assert nfkc(text) == unicodedata.normalize("NFKC", text), repr(text)
