@@ -18,11 +18,10 @@ from PIL import Image, UnidentifiedImageError
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
-from starlette.types import Message
 
 from gateway.api.images import IMAGE_RESPONSES, authenticate, serve_images
 from gateway.api.models import ImageEditRequest, ImagesResponse, InputImage
-from gateway.api.parsing import validation_error
+from gateway.api.parsing import cap_receive, validation_error
 from gateway.api.state import AppState, get_state
 from gateway.errors import InvalidRequest, PayloadTooLarge
 from gateway.policy.live import Active
@@ -123,22 +122,6 @@ async def read_image(upload: UploadFile, param: str, limit: int) -> InputImage:
     return InputImage(data, media_type, (upload.filename or "image")[:255], width, height)
 
 
-def cap_body(request: Request, limit: int) -> None:
-    """Refuse (413) a body past ``limit`` bytes as it arrives, Content-Length or not."""
-    receive = request._receive
-    seen = 0
-
-    async def counting() -> Message:
-        nonlocal seen
-        message = await receive()
-        seen += len(message.get("body", b""))
-        if seen > limit:
-            raise PayloadTooLarge(f"The edit request is larger than {limit} bytes.")
-        return message
-
-    request._receive = counting
-
-
 def form_value(name: str, value: str) -> object:
     """A form field as the JSON value it stands for (numbers and booleans arrive as text)."""
     if name in INT_FIELDS and value.strip().lstrip("-").isdigit():
@@ -162,7 +145,11 @@ async def parse_edit(request: Request, state: AppState) -> tuple[ImageEditReques
             "Send an edit as multipart/form-data with 'image' and 'prompt' fields.",
             code="unsupported_content_type",
         )
-    cap_body(request, body_limit)
+    cap_receive(
+        request,
+        body_limit,
+        lambda: PayloadTooLarge(f"The edit request is larger than {body_limit} bytes."),
+    )
     fields: dict[str, object] = {}
     images: list[InputImage] = []
     mask: InputImage | None = None

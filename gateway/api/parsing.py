@@ -3,14 +3,34 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from typing import TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.types import Message
 
 from gateway.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 
 Model = TypeVar("Model", bound=BaseModel)
+
+
+def cap_receive(request: Request, limit: int, too_large: Callable[[], Exception]) -> None:
+    """Make ``request`` raise ``too_large()`` once more than ``limit`` body bytes have
+    arrived, so a chunked upload with no Content-Length cannot fill memory or disk."""
+    receive = request._receive
+    seen = 0
+
+    async def counting() -> Message:
+        nonlocal seen
+        message = await receive()
+        seen += len(message.get("body", b""))
+        if seen > limit:
+            raise too_large()
+        return message
+
+    request._receive = counting
 
 
 #: zlib ``wbits`` per Content-Encoding: gzip's header, or deflate's zlib wrapper (RFC 9110).

@@ -8,9 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.datastructures import UploadFile
 from starlette.responses import Response, StreamingResponse
-from starlette.types import Message
 
 from gateway.api.models import ErrorResponse
+from gateway.api.parsing import cap_receive
 from gateway.api.responses import JSONBytesResponse
 from gateway.api.state import AppState, get_state
 from gateway.auth import Principal
@@ -66,23 +66,6 @@ def too_large(limit: int) -> InvalidRequest:
     )
 
 
-def capped_receive(request: Request, limit: int) -> None:
-    """Make ``request`` refuse (400) a body past ``limit`` bytes as it arrives, so a chunked
-    upload with no Content-Length cannot fill the disk."""
-    receive = request._receive
-    seen = 0
-
-    async def counting() -> Message:
-        nonlocal seen
-        message = await receive()
-        seen += len(message.get("body", b""))
-        if seen > limit:
-            raise too_large(limit - ENVELOPE_BYTES)
-        return message
-
-    request._receive = counting
-
-
 @router.post("/v1/files", response_model=FileObject, responses=ERRORS, openapi_extra=_UPLOAD_BODY)
 async def upload_file(request: Request) -> JSONBytesResponse:
     _, team, _, runtime = team_runtime(request)
@@ -95,7 +78,7 @@ async def upload_file(request: Request) -> JSONBytesResponse:
             "Upload the file as multipart/form-data with fields 'file' and 'purpose'.",
             code="invalid_content_type",
         )
-    capped_receive(request, limit + ENVELOPE_BYTES)
+    cap_receive(request, limit + ENVELOPE_BYTES, lambda: too_large(limit))
     async with request.form(max_files=1, max_fields=4) as form:
         purpose = form.get("purpose")
         upload = form.get("file")
