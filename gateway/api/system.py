@@ -6,7 +6,8 @@ from fastapi import APIRouter, Request
 
 from gateway.api.models import ModelCard, ModelList
 from gateway.api.responses import JSONBytesResponse
-from gateway.api.state import get_state
+from gateway.api.state import AppState, get_state
+from gateway.errors import GatewayError
 from gateway.routing import AUTO_MODEL
 
 router = APIRouter()
@@ -34,7 +35,7 @@ async def readyz(request: Request) -> JSONBytesResponse:
     state = get_state(request)
     store_ok = await state.store.ping()
     active, failed = state.live.current, state.live.last_error
-    body = {
+    body: dict[str, object] = {
         "status": "ready" if store_ok else "unavailable",
         "checks": {"store": "ok" if store_ok else "down"},
         "circuits": state.service.caller.circuit_states(),
@@ -47,9 +48,15 @@ async def readyz(request: Request) -> JSONBytesResponse:
             "loaded_at": int(active.loaded_at),
             # The last reload's errors while the file does not validate (the policy above
             # stays in force); null once a reload succeeds.
+            # The lines name teams and tiers, so they are shown to an admin key only; anyone
+            # else (a probe) sees how many there are.
             "reload_error": {
                 "source": failed.source,
-                "errors": list(failed.errors),
+                **(
+                    {"errors": list(failed.errors)}
+                    if is_admin(state, request)
+                    else {"error_count": len(failed.errors)}
+                ),
                 "at": int(failed.at),
                 "trigger": failed.trigger,
             }
@@ -58,3 +65,14 @@ async def readyz(request: Request) -> JSONBytesResponse:
         },
     }
     return JSONBytesResponse(body, status_code=200 if store_ok else 503)
+
+
+def is_admin(state: AppState, request: Request) -> bool:
+    """Whether the request carries a valid admin key (never an error: /readyz takes none)."""
+    authorization = request.headers.get("authorization")
+    if authorization is None:
+        return False
+    try:
+        return state.keyring.authenticate(authorization).is_admin
+    except GatewayError:
+        return False

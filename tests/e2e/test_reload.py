@@ -48,8 +48,10 @@ def efficient_cost(price: str) -> Decimal:
     return (micros / 1_000_000).quantize(Decimal("0.000001"), rounding="ROUND_CEILING")
 
 
-def readyz(server: Server) -> dict[str, Any]:
-    body: dict[str, Any] = httpx.get(server.url + "/readyz").json()
+def readyz(server: Server, key: str = ADMIN_KEY) -> dict[str, Any]:
+    body: dict[str, Any] = httpx.get(
+        server.url + "/readyz", headers={"Authorization": f"Bearer {key}"}
+    ).json()
     return body
 
 
@@ -151,6 +153,9 @@ async def test_file_change_under_load_swaps_keys_and_prices_and_keeps_old_for_br
     errors = failed["policy"]["reload_error"]["errors"]
     assert any(e.startswith("teams.demo.budgets[0].limit_usd") for e in errors), errors
     assert any(e.startswith("routing.typo_field") for e in errors), errors
+    # Without an admin key (a probe), /readyz counts the errors and does not show them.
+    anonymous = httpx.get(server.url + "/readyz").json()["policy"]["reload_error"]
+    assert anonymous["error_count"] == len(errors) and "errors" not in anonymous
     metrics = httpx.get(
         server.url + "/metrics", headers={"Authorization": f"Bearer {ADMIN_KEY}"}
     ).text
