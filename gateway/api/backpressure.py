@@ -34,6 +34,8 @@ from gateway.errors import Overloaded
 #: Routes whose requests wait on a model tier: the ones the limit counts.
 LIMITED_PREFIXES = ("/v1/images/generations", "/v1/images/edits", "/openai/deployments/")
 LAG_SAMPLE_SECONDS = 0.05
+#: Where a refusal leaves its capacity estimate in the scope's state, for its cost.
+REFUSAL_KEY = "tiergate.refused_by"
 log = structlog.get_logger("gateway.backpressure")
 
 
@@ -66,9 +68,11 @@ class LoopLagMonitor:
 class CapacityEstimate:
     """How many requests this worker can hold, by Little's law, from what it measures.
 
-    A worker's event loop runs on one core. If a request costs ``c`` CPU seconds (everything
-    the process spent, refusals included, per request answered) and is held ``w`` seconds,
-    the worker can hold ``target x w / c`` requests with its core ``target`` busy. Past that,
+    A worker's event loop runs on one core. If a request costs ``c`` CPU seconds (what the
+    process spent per request answered, less what its refusals cost, which is measured
+    per refusal) and is held ``w`` seconds, the worker can hold ``(target - r) x w / c``
+    requests with its core ``target`` busy, ``r`` being the share of the core its refusals
+    take (at most half the target). Past that,
     admitted requests share a saturated core, each takes longer, and the worker's throughput
     collapses rather than levels off (measured: 1.6 req/s at 5,000 in flight, where 1,000 gave
     136). The estimate needs ``MIN_SAMPLE`` answered requests to update; the limit starts at
@@ -86,6 +90,7 @@ class CapacityEstimate:
         target_utilisation: float,
         retry_after_seconds: int = 5,
         cpu_seconds: Callable[[], float] = time.process_time,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.ceiling = ceiling
         self.floor = min(floor, ceiling)
@@ -104,6 +109,12 @@ class CapacityEstimate:
         self.retry_after_seconds = float(retry_after_seconds)
         self._answered_tick = 0
         self._refused_tick = 0
+        #: CPU seconds the refusals took since the last update (measured per refusal).
+        self._refusal_cpu = 0.0
+        self._clock = clock
+        self._last_wall = clock()
+        #: The share of the core refusals take (smoothed): the admitted requests get the rest.
+        self.refusal_share = 0.0
 
     def finished(self, held_seconds: float) -> None:
         self._done += 1
@@ -113,6 +124,10 @@ class CapacityEstimate:
     def refused(self) -> None:
         self._refused_tick += 1
 
+    def refusal_cost(self, cpu_seconds: float) -> None:
+        """What one refusal cost this worker's thread, its log line included."""
+        self._refusal_cpu += cpu_seconds
+
     @property
     def retry_after(self) -> int:
         return math.ceil(self.retry_after_seconds)
@@ -121,18 +136,27 @@ class CapacityEstimate:
         """Fold in the requests answered since the last update (called about once a second)."""
         self._update_retry_after()
         cpu = self._cpu_seconds()
+        wall = self._clock()
         if self._done == 0:
             self._last_cpu = cpu  # nothing answered: an idle worker's CPU is nobody's cost
+            self._refusal_cpu, self._last_wall = 0.0, wall
             return
         if self._done < self.MIN_SAMPLE:
             return  # too few to say; the CPU they used is counted with the next sample
-        per_request = (cpu - self._last_cpu) / self._done
+        # Refusals are paid for by the offered load, not by what is admitted: their CPU is
+        # taken out of each answered request's cost and out of the core's budget instead.
+        # Counted in the cost, it made the limit fall as refusals grew, which refused more.
+        refusal_cpu = min(self._refusal_cpu, cpu - self._last_cpu)
+        per_request = (cpu - self._last_cpu - refusal_cpu) / self._done
         hold = self._held / self._done
+        share = refusal_cpu / max(wall - self._last_wall, 1e-3)
         first = self._primed is False
         self._last_cpu, self._done, self._held, self._primed = cpu, 0, 0.0, True
+        self._refusal_cpu, self._last_wall = 0.0, wall
         if first:
             return  # this sample's CPU includes start-up and the first admissions
         a = self.SMOOTHING
+        self.refusal_share = a * share + (1 - a) * self.refusal_share
         self.cpu_per_request = (
             per_request
             if self.cpu_per_request is None
@@ -142,13 +166,15 @@ class CapacityEstimate:
             hold if self.hold_seconds is None else a * hold + (1 - a) * (self.hold_seconds)
         )
         if self.cpu_per_request > 0:
-            estimate = self.target * self.hold_seconds / self.cpu_per_request
+            budget = max(self.target / 2, self.target - self.refusal_share)
+            estimate = budget * self.hold_seconds / self.cpu_per_request
             self.limit = int(max(self.floor, min(self.ceiling, estimate)))
         log.debug(
             "in_flight_limit",
             limit=self.limit,
             cpu_ms_per_request=round(self.cpu_per_request * 1000, 3),
             held_seconds=round(self.hold_seconds, 3),
+            refusal_share=round(self.refusal_share, 3),
         )
 
     def _update_retry_after(self) -> None:
@@ -219,12 +245,12 @@ class InFlightLimit:
         limit = capacity.limit if capacity is not None else self.limit
         if load.in_flight >= limit:
             await self._refuse(
-                send, "in_flight", f"it holds its limit of {limit} requests in flight"
+                scope, send, "in_flight", f"it holds its limit of {limit} requests in flight"
             )
             return
         if load.monitor.lag_seconds > self.max_lag_seconds:
             lag_ms = round(load.monitor.lag_seconds * 1000)
-            await self._refuse(send, "loop_lag", f"it is {lag_ms} ms behind on its work")
+            await self._refuse(scope, send, "loop_lag", f"it is {lag_ms} ms behind on its work")
             return
         load.in_flight += 1
         started = time.monotonic()
@@ -235,12 +261,14 @@ class InFlightLimit:
             if capacity is not None:
                 capacity.finished(time.monotonic() - started)
 
-    async def _refuse(self, send: Send, reason: str, why: str) -> None:
+    async def _refuse(self, scope: Scope, send: Send, reason: str, why: str) -> None:
         self.load.refused[reason] += 1
         capacity = self.load.capacity
         retry_after = self.retry_after
         if capacity is not None:
             capacity.refused()
+            # RequestContextMiddleware, outside, reports the refusal's CPU (log line too).
+            scope.setdefault("state", {})[REFUSAL_KEY] = capacity
             retry_after = str(capacity.retry_after)
         error = Overloaded(
             f"This gateway worker is overloaded: {why}. Retry after {retry_after} s.",

@@ -8,6 +8,7 @@ import uuid
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.api.backpressure import REFUSAL_KEY
 from gateway.api.errors_asgi import send_error
 from gateway.errors import HeadersTooLarge
 
@@ -32,6 +33,7 @@ class RequestContextMiddleware:
         if state is not None:  # the handler binds the policy it took, which is this one
             structlog.contextvars.bind_contextvars(policy=state.live.current.short_digest)
         started = time.perf_counter()
+        cpu_started = time.thread_time()
         status = 500
 
         async def send_wrapper(message: Message) -> None:
@@ -66,3 +68,6 @@ class RequestContextMiddleware:
                     duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 )
             structlog.contextvars.clear_contextvars()
+            refused_by = scope["state"].get(REFUSAL_KEY)
+            if refused_by is not None:  # a backpressure 503: what refusing cost, line included
+                refused_by.refusal_cost(time.thread_time() - cpu_started)

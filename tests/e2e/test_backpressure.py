@@ -177,6 +177,38 @@ def test_the_capacity_estimate_is_littles_law_on_measured_cpu_and_hold_time() ->
     assert estimate.limit == 256
 
 
+def test_refusals_cost_the_core_budget_not_each_admitted_request() -> None:
+    """Refusals grow with the offered load; counted in each answer's cost they made the limit
+    fall as they grew, which refused more. Their measured CPU comes off the budget instead."""
+    cpu, now = [0.0], [0.0]
+    estimate = CapacityEstimate(
+        ceiling=6000,
+        floor=256,
+        target_utilisation=0.8,
+        cpu_seconds=lambda: cpu[0],
+        clock=lambda: now[0],
+    )
+
+    def second(answered: int, refused: int, refusal_cpu: float, answer_cpu: float) -> None:
+        for _ in range(answered):
+            estimate.finished(7.0)
+        for _ in range(refused):
+            estimate.refused()
+            estimate.refusal_cost(refusal_cpu)
+        cpu[0] += answered * answer_cpu + refused * refusal_cpu
+        now[0] += 1.0
+        estimate.update()
+
+    second(100, 0, 0.0, 0.005)  # the first sample is not used
+    for _ in range(30):  # each second: 100 answers at 5 ms, 1,000 refusals at 0.2 ms
+        second(100, 1000, 0.0002, 0.005)
+    assert estimate.cpu_per_request is not None
+    assert abs(estimate.cpu_per_request - 0.005) < 1e-9  # the refusals are not in it
+    assert abs(estimate.refusal_share - 0.2) < 0.01  # they take a fifth of the core
+    # (0.8 - 0.2) x 7 s / 5 ms; counting refusals in each answer's cost would give 800.
+    assert abs(estimate.limit - int(0.6 * 7.0 / 0.005)) <= 10
+
+
 async def test_a_client_that_leaves_mid_call_is_charged_and_counted_as_disconnected(
     tmp_path: Path, slow_sims: dict[str, Server]
 ) -> None:
