@@ -43,12 +43,12 @@ from gateway.logging import configure_logging
 from gateway.mcp.http import PATH as MCP_PATH
 from gateway.mcp.http import McpEndpoint
 from gateway.metrics import Metrics
+from gateway.pipeline.resilience import ResilientCaller
+from gateway.pipeline.service import Clock, ImageService, utc_now
+from gateway.pipeline.serving import Serving, live_serving
 from gateway.policy.live import Active, LivePolicy, read_policy_file
 from gateway.policy.loader import default_policy_path
 from gateway.policy.schema import Policy
-from gateway.resilience import ResilientCaller
-from gateway.service import Clock, ImageService, utc_now
-from gateway.serving import Serving, live_serving
 from gateway.settings import Settings
 from gateway.upstream.backend import ImageBackend, LiteLLMBackend
 from gateway.verify.check import TextCheck

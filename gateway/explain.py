@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.classify import Classifier
+from gateway.pipeline.routing import RouteContext, decide_route
 from gateway.policy.schema import Policy
-from gateway.routing import RouteContext, decide_route
 from gateway.verify.plan import verify_plan
 
 

@@ -11,8 +11,8 @@ import asyncio
 import pytest
 
 from gateway.errors import UpstreamError
+from gateway.pipeline.resilience import CircuitState, ResilientCaller
 from gateway.policy.loader import load_policy
-from gateway.resilience import CircuitState, ResilientCaller
 from gateway.upstream.backend import UpstreamCall, UpstreamResult
 
 POLICY = load_policy()

@@ -9,9 +9,9 @@ import yaml
 
 from gateway.classify import Category, Classification
 from gateway.errors import LatencyBudgetUnmet, PermissionDenied, UnknownModel
+from gateway.pipeline.routing import RouteContext, decide_route
 from gateway.policy.loader import load_policy_text
 from gateway.policy.schema import Policy
-from gateway.routing import RouteContext, decide_route
 from tests.conftest import policy_dict
 
 

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 import structlog
 
 from gateway.budget.store import Aggregates, BudgetStore, StoreError
+from gateway.pipeline.service import Clock
 from gateway.policy.schema import Policy
-from gateway.service import Clock
 from gateway.usage import RETENTION_SECONDS, day_bucket, unsettled_increments
 
 log = structlog.get_logger("gateway.admission.reaper")

@@ -37,8 +37,8 @@ from gateway.budget.store import (
 )
 from gateway.errors import StoreUnavailable
 from gateway.metrics import Metrics
+from gateway.pipeline.routing import RouteContext
 from gateway.policy.schema import Budget, Period, Policy
-from gateway.routing import RouteContext
 from gateway.usage import RETENTION_SECONDS, day_bucket, rejection_increments
 
 log = structlog.get_logger("gateway.admission")

@@ -23,8 +23,8 @@ from gateway.api.models import ErrorResponse, ImageGenerationRequest, ImagesResp
 from gateway.api.parsing import parse_json_body
 from gateway.api.state import get_state
 from gateway.errors import NotFound
+from gateway.pipeline.serving import Serving
 from gateway.policy.live import Active
-from gateway.serving import Serving
 
 router = APIRouter()
 

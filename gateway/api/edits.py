@@ -24,8 +24,8 @@ from gateway.api.models import ImageEditRequest, ImagesResponse, InputImage
 from gateway.api.parsing import cap_receive, validation_error
 from gateway.api.state import AppState, get_state
 from gateway.errors import InvalidRequest, PayloadTooLarge
+from gateway.pipeline.serving import Serving
 from gateway.policy.live import Active
-from gateway.serving import Serving
 
 router = APIRouter()
 

@@ -29,10 +29,10 @@ from gateway.errors import (
     PermissionDenied,
     RequestTimeout,
 )
-from gateway.outcome import format_usd
+from gateway.pipeline.outcome import format_usd
+from gateway.pipeline.pricing import estimate_usage
+from gateway.pipeline.serving import Serving
 from gateway.policy.live import Active
-from gateway.pricing import estimate_usage
-from gateway.serving import Serving
 from gateway.tokens import count_text_tokens
 from gateway.upstream.backend import OnPartial
 from gateway.verify.plan import HEADER as VERIFY_HEADER

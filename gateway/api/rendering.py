@@ -14,7 +14,7 @@ from gateway.api.models import ImageEditRequest, ImageGenerationRequest
 from gateway.api.responses import JSONPiecesResponse
 from gateway.blobs.links import ImageLinks
 from gateway.errors import GatewayError
-from gateway.outcome import Outcome
+from gateway.pipeline.outcome import Outcome
 from gateway.upstream.backend import image_pieces
 
 SSE_MEDIA_TYPE = "text/event-stream"

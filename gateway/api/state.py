@@ -15,10 +15,10 @@ from gateway.admission.idempotency import Idempotency
 from gateway.auth import KeyRing
 from gateway.budget.store import BudgetStore
 from gateway.classify import Classifier
+from gateway.pipeline.service import ImageService
+from gateway.pipeline.serving import Serving
 from gateway.policy.live import Active, LivePolicy
 from gateway.policy.schema import Policy
-from gateway.service import ImageService
-from gateway.serving import Serving
 from gateway.settings import Settings
 
 if TYPE_CHECKING:

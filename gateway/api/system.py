@@ -8,7 +8,7 @@ from gateway.api.models import ModelCard, ModelList
 from gateway.api.responses import JSONBytesResponse
 from gateway.api.state import AppState, get_state
 from gateway.errors import GatewayError
-from gateway.routing import AUTO_MODEL
+from gateway.pipeline.routing import AUTO_MODEL
 
 router = APIRouter()
 

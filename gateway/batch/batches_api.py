@@ -24,7 +24,7 @@ from gateway.batch.models import (
     window_seconds,
 )
 from gateway.errors import InvalidRequest, NotFound
-from gateway.outcome import format_usd
+from gateway.pipeline.outcome import format_usd
 
 router = APIRouter()
 

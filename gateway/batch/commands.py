@@ -58,9 +58,9 @@ async def run_worker(settings: Any, metrics_port: int | None, metrics_host: str)
     from gateway.batch.runtime import open_batch_runtime
     from gateway.batch.worker import BatchWorker
     from gateway.logging import configure_logging
+    from gateway.pipeline.service import utc_now
     from gateway.policy.live import read_policy_file
     from gateway.policy.loader import default_policy_path
-    from gateway.service import utc_now
 
     path = settings.policy or default_policy_path()
     policy, text = read_policy_file(path)

@@ -48,10 +48,10 @@ from gateway.errors import (
     RateLimited,
     StoreUnavailable,
 )
-from gateway.outcome import Outcome, format_usd
+from gateway.pipeline.outcome import Outcome, format_usd
+from gateway.pipeline.service import JobContext
+from gateway.pipeline.serving import Serving
 from gateway.policy.live import LivePolicy
-from gateway.service import JobContext
-from gateway.serving import Serving
 
 log = structlog.get_logger("gateway.batch")
 

@@ -63,8 +63,8 @@ async def measure(
     from gateway.api.models import ImageGenerationRequest
     from gateway.app import build_backend
     from gateway.classify import Classifier
+    from gateway.pipeline.service import upstream_call
     from gateway.policy.loader import load_policy
-    from gateway.service import upstream_call
     from gateway.settings import Settings
     from gateway.verify.check import TextCheck
     from gateway.verify.ocr import OcrReader

@@ -10,8 +10,8 @@ import structlog
 
 from gateway.api.models import ImageGenerationRequest
 from gateway.errors import GatewayError
-from gateway.pricing import Pricing
-from gateway.resilience import CallOutcome
+from gateway.pipeline.pricing import Pricing
+from gateway.pipeline.resilience import CallOutcome
 from gateway.upstream.backend import UpstreamResult
 from gateway.verify.check import TextCheck, Verification
 from gateway.verify.plan import VerifyPlan

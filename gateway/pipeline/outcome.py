@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from gateway.routing import RoutingDecision
+from gateway.pipeline.routing import RoutingDecision
 from gateway.upstream.backend import UpstreamResult, image_pieces
 from gateway.verify.check import Verification
 

@@ -25,11 +25,11 @@ from gateway.auth import Principal
 from gateway.budget.store import RateLimit, Window
 from gateway.classify import Classification, Classifier
 from gateway.errors import BudgetExceeded, GatewayError, InvalidRequest, PermissionDenied
-from gateway.outcome import Outcome
+from gateway.pipeline.outcome import Outcome
+from gateway.pipeline.pricing import Pricing
+from gateway.pipeline.resilience import ResilientCaller
+from gateway.pipeline.routing import RouteContext, RoutingDecision, decide_route
 from gateway.policy.schema import Policy
-from gateway.pricing import Pricing
-from gateway.resilience import ResilientCaller
-from gateway.routing import RouteContext, RoutingDecision, decide_route
 from gateway.tokens import count_text_tokens
 from gateway.upstream.backend import OnPartial, UpstreamCall
 from gateway.usage import cancelled_increments, success_increments, unsettled_increments
@@ -38,7 +38,7 @@ from gateway.verify.escalation import check_and_escalate
 from gateway.verify.plan import VerifyPlan, verify_plan
 from gateway.verify.usage import add_verification, verification_ledger
 
-log = structlog.get_logger("gateway.service")
+log = structlog.get_logger("gateway.pipeline.service")
 
 Clock = Callable[[], datetime]
 

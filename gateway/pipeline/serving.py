@@ -14,9 +14,9 @@ from pathlib import Path
 
 from gateway.auth import KeyRing
 from gateway.classify import Classifier
+from gateway.pipeline.service import ImageService
 from gateway.policy.live import LivePolicy, read_policy_file
 from gateway.policy.schema import Policy
-from gateway.service import ImageService
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from gateway.errors import GatewayError, UpstreamError, UpstreamTimeout
 from gateway.policy.schema import CircuitBreakerConfig, Policy, Team
 from gateway.upstream.backend import ImageBackend, UpstreamCall, UpstreamResult
 
-log = structlog.get_logger("gateway.resilience")
+log = structlog.get_logger("gateway.pipeline.resilience")
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 
