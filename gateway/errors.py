@@ -143,6 +143,14 @@ class LatencyBudgetUnmet(GatewayError):
     default_code = "latency_budget_unmet"
 
 
+class BlobStoreUnavailable(GatewayError):
+    """An image was made and charged but the blob store would not keep it for a URL."""
+
+    status_code = 503
+    error_type = "api_error"
+    default_code = "blob_store_unavailable"
+
+
 class StoreUnavailable(GatewayError):
     status_code = 503
     error_type = "service_unavailable"

@@ -13,14 +13,8 @@ from starlette.responses import Response
 
 from gateway.api.edits import EDIT_BODY, edit_images
 from gateway.api.images import BODY_SCHEMA as GENERATION_BODY
-from gateway.api.images import (
-    IMAGE_RESPONSES,
-    authenticate,
-    read_raw_body,
-    serve_images,
-)
-from gateway.api.models import ErrorResponse, ImageGenerationRequest, ImagesResponse
-from gateway.api.parsing import parse_json_body
+from gateway.api.images import IMAGE_RESPONSES, authenticate, generate_images
+from gateway.api.models import ErrorResponse, ImagesResponse
 from gateway.api.state import get_state
 from gateway.errors import NotFound
 from gateway.pipeline.serving import Serving
@@ -29,18 +23,14 @@ from gateway.policy.live import Active
 router = APIRouter()
 
 
-class AzureNotFound(NotFound):
-    """404s in the codes Azure OpenAI gives them."""
-
-
 def deployment_target(active: Active[Serving], deployment: str, api_version: str | None) -> str:
     """The ``model`` a deployment stands for (404 as Azure for a bad version or name)."""
     azure = active.policy.azure
     if api_version is None or api_version not in azure.api_versions:
-        raise AzureNotFound("Resource not found", param="api-version", code="404")
+        raise NotFound("Resource not found", param="api-version", code="404")
     target = azure.deployments.get(deployment)
     if target is None:
-        raise AzureNotFound(
+        raise NotFound(
             "The API deployment for this resource does not exist. If you created the "
             "deployment within the last 5 minutes, please wait a moment and try again.",
             param="deployment",
@@ -59,14 +49,10 @@ AZURE_RESPONSES = {**IMAGE_RESPONSES, 404: {"model": ErrorResponse}}
     openapi_extra=GENERATION_BODY,
 )
 async def azure_generations(deployment: str, request: Request) -> Response:
-    state = get_state(request)
-    active = state.serving()
+    active = get_state(request).serving()
     principal = authenticate(active, request)
     model = deployment_target(active, deployment, request.query_params.get("api-version"))
-    raw = await read_raw_body(request, state)
-    body = parse_json_body(raw, request.headers.get("content-type"), ImageGenerationRequest)
-    body = body.model_copy(update={"model": model})
-    return await serve_images(request, state, active, principal, raw, body)
+    return await generate_images(request, active, principal, model)
 
 
 @router.post(
@@ -77,6 +63,6 @@ async def azure_generations(deployment: str, request: Request) -> Response:
 )
 async def azure_edits(deployment: str, request: Request) -> Response:
     active = get_state(request).serving()
-    authenticate(active, request)
+    principal = authenticate(active, request)
     model = deployment_target(active, deployment, request.query_params.get("api-version"))
-    return await edit_images(request, active, model)
+    return await edit_images(request, active, principal, model)

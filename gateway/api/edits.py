@@ -23,6 +23,7 @@ from gateway.api.images import IMAGE_RESPONSES, authenticate, serve_images
 from gateway.api.models import ImageEditRequest, ImagesResponse, InputImage
 from gateway.api.parsing import cap_receive, validation_error
 from gateway.api.state import AppState, get_state
+from gateway.auth import Principal
 from gateway.errors import InvalidRequest, PayloadTooLarge
 from gateway.pipeline.serving import Serving
 from gateway.policy.live import Active
@@ -211,13 +212,11 @@ async def parse_edit(request: Request, state: AppState) -> tuple[ImageEditReques
 
 
 async def edit_images(
-    request: Request, active: Active[Serving] | None = None, model: str | None = None
+    request: Request, active: Active[Serving], principal: Principal, model: str | None = None
 ) -> Response:
-    """An edit under ``active`` (the policy taken at the request's start); ``model``
-    replaces the body's (an Azure deployment's target)."""
+    """An edit under ``active`` (the policy taken at the request's start) for ``principal``;
+    ``model`` replaces the body's (an Azure deployment's target)."""
     state = get_state(request)
-    active = active or state.serving()
-    principal = authenticate(active, request)
     edit, fingerprint = await parse_edit(request, state)
     if model is not None:
         edit = edit.model_copy(update={"model": model})
@@ -231,4 +230,5 @@ async def edit_images(
     openapi_extra=EDIT_BODY,
 )
 async def create_edit(request: Request) -> Response:
-    return await edit_images(request)
+    active = get_state(request).serving()
+    return await edit_images(request, active, authenticate(active, request))

@@ -146,23 +146,33 @@ async def read_body(request: Request, state: AppState) -> ImageGenerationRequest
     openapi_extra=BODY_SCHEMA,
 )
 async def create_image(request: Request) -> Response:
+    active = get_state(request).serving()  # this request's policy, to its end
+    return await generate_images(request, active, authenticate(active, request))
+
+
+async def generate_images(
+    request: Request, active: Active[Serving], principal: Principal, model: str | None = None
+) -> Response:
+    """A generation under ``active`` for ``principal``; ``model`` replaces the body's (an
+    Azure deployment's target)."""
     state = get_state(request)
-    active = state.serving()  # this request's policy, to its end, whatever a reload does
-    principal = authenticate(active, request)
     raw = await read_raw_body(request, state)
     body = parse_json_body(raw, request.headers.get("content-type"), ImageGenerationRequest)
+    if model is not None:
+        body = body.model_copy(update={"model": model})
     return await serve_images(request, state, active, principal, raw, body)
 
 
 def authenticate(active: Active[Serving], request: Request) -> Principal:
     """The caller, by its ``Authorization: Bearer`` or (Azure clients) ``api-key`` header."""
-    structlog.contextvars.bind_contextvars(policy=active.short_digest)
     headers = request.headers
     authorization = headers.get("authorization")
     if authorization is None and (api_key := headers.get("api-key")) is not None:
         authorization = f"Bearer {api_key}"
     principal = active.parts.keyring.authenticate(authorization)
-    structlog.contextvars.bind_contextvars(team=principal.team, key_id=principal.key_id)
+    structlog.contextvars.bind_contextvars(
+        policy=active.short_digest, team=principal.team, key_id=principal.key_id
+    )
     return principal
 
 

@@ -13,17 +13,11 @@ from starlette.requests import Request
 from gateway.api.models import ImageEditRequest, ImageGenerationRequest
 from gateway.api.responses import JSONPiecesResponse
 from gateway.blobs.links import ImageLinks
-from gateway.errors import GatewayError
+from gateway.errors import BlobStoreUnavailable
 from gateway.pipeline.outcome import Outcome
 from gateway.upstream.backend import image_pieces
 
 SSE_MEDIA_TYPE = "text/event-stream"
-
-
-class LinksUnavailable(GatewayError):
-    status_code = 503
-    error_type = "api_error"
-    default_code = "blob_store_unavailable"
 
 
 def base_url(request: Request, configured: str | None) -> str:
@@ -47,12 +41,27 @@ async def url_response(
             stored = await links.store(base64.b64decode(encoded), body.output_format or "png")
             data.append({"url": links.url(base, stored)})
     except Exception as exc:  # the image is made and charged; only its storage failed
-        raise LinksUnavailable(
+        raise BlobStoreUnavailable(
             "The image was generated but could not be stored for a URL; ask for "
             "response_format 'b64_json' or try again."
         ) from exc
     document = {"created": outcome.result.created, "data": data, "usage": outcome.usage()}
     return JSONPiecesResponse([orjson.dumps(document)], headers=headers)
+
+
+def event_kind(body: ImageGenerationRequest) -> str:
+    """The prefix of a request's stream events: ``image_edit`` or ``image_generation``."""
+    return "image_edit" if isinstance(body, ImageEditRequest) else "image_generation"
+
+
+def image_event_fields(body: ImageGenerationRequest) -> dict[str, object]:
+    """What every image event repeats of the request, as OpenAI's events carry it."""
+    return {
+        "size": body.resolved_size,
+        "quality": body.resolved_quality.value,
+        "background": body.background or "opaque",
+        "output_format": body.output_format or "png",
+    }
 
 
 def sse_response(
@@ -61,14 +70,10 @@ def sse_response(
     """The images as ``image_generation.completed`` events (``image_edit.completed`` for an
     edit), one per image, the last with the usage: the whole stream when the tier sent no
     partial images, the end of it when it did (gateway/api/streaming.py)."""
-    kind = "image_edit" if isinstance(body, ImageEditRequest) else "image_generation"
-    event = f"{kind}.completed"
+    event = f"{event_kind(body)}.completed"
     common = {
         "created_at": outcome.result.created or int(time.time()),
-        "size": body.resolved_size,
-        "quality": body.resolved_quality.value,
-        "background": body.background or "opaque",
-        "output_format": body.output_format or "png",
+        **image_event_fields(body),
     }
     pieces: list[bytes | memoryview] = []
     images = image_pieces(outcome.result.images_b64)

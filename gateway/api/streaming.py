@@ -23,8 +23,8 @@ import structlog
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from gateway.api.models import ImageEditRequest, ImageGenerationRequest
-from gateway.api.rendering import SSE_MEDIA_TYPE
+from gateway.api.models import ImageGenerationRequest
+from gateway.api.rendering import SSE_MEDIA_TYPE, event_kind, image_event_fields
 from gateway.api.responses import JSONPiecesResponse
 from gateway.errors import GatewayError
 from gateway.upstream.backend import OnPartial, PartialImage
@@ -38,20 +38,13 @@ Render = Callable[[OnPartial], Awaitable[JSONPiecesResponse]]
 _unfinished: set[asyncio.Task[Any]] = set()
 
 
-def event_kind(body: ImageGenerationRequest) -> str:
-    return "image_edit" if isinstance(body, ImageEditRequest) else "image_generation"
-
-
 def partial_event(partial: PartialImage, body: ImageGenerationRequest) -> bytes:
     kind = f"{event_kind(body)}.partial_image"
     payload = {
         "type": kind,
         "b64_json": partial.b64_json,
         "partial_image_index": partial.index,
-        "size": body.resolved_size,
-        "quality": body.resolved_quality.value,
-        "background": body.background or "opaque",
-        "output_format": body.output_format or "png",
+        **image_event_fields(body),
     }
     return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
 

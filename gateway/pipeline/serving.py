@@ -15,7 +15,7 @@ from pathlib import Path
 from gateway.auth import KeyRing
 from gateway.classify import Classifier
 from gateway.pipeline.service import ImageService
-from gateway.policy.live import LivePolicy, read_policy_file
+from gateway.policy.live import LivePolicy
 from gateway.policy.schema import Policy
 
 
@@ -73,4 +73,4 @@ def live_serving(
     return LivePolicy(service.policy, serving_builder(service, grace_seconds), path=path, text=text)
 
 
-__all__ = ["Serving", "live_serving", "max_request_seconds", "read_policy_file", "serving_builder"]
+__all__ = ["Serving", "live_serving", "max_request_seconds", "serving_builder"]

@@ -25,7 +25,7 @@ from typing import Generic, Literal, TypeVar
 
 import structlog
 
-from gateway.policy.loader import PolicyError, load_policy_text
+from gateway.policy.loader import PolicyError, load_policy_text, read_policy_text
 from gateway.policy.schema import Policy
 
 log = structlog.get_logger("gateway.policy.live")
@@ -117,11 +117,10 @@ class LivePolicy(Generic[Parts]):
             return self._failed(error)
         self._identity = _identity(self.path)
         try:
-            text = self.path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = getattr(exc, "strerror", None) or str(exc)
+            text = read_policy_text(self.path)
+        except PolicyError as exc:
             return self._failed(
-                ReloadError(str(self.path), (f"cannot read: {reason}",), None, time.time(), trigger)
+                ReloadError(exc.source, tuple(exc.errors), None, time.time(), trigger)
             )
         digest = content_digest(text)
         if digest == self._active.digest:
@@ -206,14 +205,8 @@ class LivePolicy(Generic[Parts]):
 
 def read_policy_file(path: Path | str) -> tuple[Policy, str]:
     """The policy and its text, for a ``LivePolicy`` that starts from a file."""
-    from gateway.policy.loader import load_policy
-
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        load_policy(path)  # raises the PolicyError that says why
-        raise
+    text = read_policy_text(path)
     return load_policy_text(text, source=str(path)), text
 
 

@@ -39,15 +39,19 @@ def default_policy_path() -> Path:
     return Path(str(resources.files("gateway") / "_data" / "default.yaml"))
 
 
-def load_policy(path: Path | str | None = None, env: Mapping[str, str] | None = None) -> Policy:
-    path = Path(path) if path is not None else default_policy_path()
+def read_policy_text(path: Path) -> str:
+    """The policy file's text (``PolicyError`` when it cannot be read)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise PolicyError(str(path), [f"cannot read: {exc.strerror or exc}"]) from exc
     except UnicodeDecodeError as exc:
         raise PolicyError(str(path), [f"not UTF-8 text (byte {exc.start})"]) from exc
-    return load_policy_text(text, source=str(path), env=env)
+
+
+def load_policy(path: Path | str | None = None, env: Mapping[str, str] | None = None) -> Policy:
+    path = Path(path) if path is not None else default_policy_path()
+    return load_policy_text(read_policy_text(path), source=str(path), env=env)
 
 
 def load_policy_text(
