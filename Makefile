@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 
-.PHONY: install demo test lint lock clean
+.PHONY: install demo test lint lock clean train-classifier
 
 $(STAMP): requirements-dev.lock requirements-pip.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,8 +24,14 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check gateway tests bench
+	$(BIN)/ruff check gateway tests bench training
 	$(BIN)/mypy
+
+# Rebuild gateway/classify/learned/flagship_model.json from training/classifier (seeded: the
+# same pins give the same file). Training-only packages go into the same venv.
+train-classifier: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r training/requirements.txt
+	$(BIN)/python training/classifier/train.py
 
 # Regenerate the locks after changing dependencies in pyproject.toml (needs uv).
 lock:

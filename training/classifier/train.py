@@ -1,0 +1,342 @@
+"""Train the flagship model and write ``gateway/classify/learned/flagship_model.json``.
+
+    make train-classifier          # = python training/classifier/train.py
+
+Generates the labelled prompts (``generate.py``), turns each into the features the gateway
+computes at serving time (``gateway.classify.learned.features``: n-grams plus the rules'
+verdict), fits an L2 logistic regression on 85% of them, fits a Platt scaling on the other
+15% and reports its metrics there, and writes the weights. Deterministic for a seed.
+Evaluation sets are never read for training: the script only checks that none of their
+prompts was generated, and leaves out any generated prompt that coincides with one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import random
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+from scipy.sparse import csr_matrix
+from sklearn.linear_model import LogisticRegression
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).parent))
+
+import vocab  # noqa: E402
+from english_words import get_english_words_set  # noqa: E402
+from generate import RECIPE, Tags, generate  # noqa: E402
+from wordfreq import zipf_frequency  # noqa: E402
+
+from gateway.classify import Classifier  # noqa: E402
+from gateway.classify.learned.features import (  # noqa: E402
+    MAX_CHARS,
+    RULE_FLAGSHIP,
+    STOPWORDS,
+    rule_features,
+    text_features,
+)
+from gateway.classify.learned.model import BUILTIN_PATH, FORMAT, routing_score  # noqa: E402
+from gateway.classify.normalize import fold_nfkc, nfkc, normalize_text  # noqa: E402
+
+#: Labelled sets kept for evaluation: read only to prove no training prompt is one of them.
+EVAL_SETS = [
+    ROOT.parent / "shared" / "eval" / "prompts_dev.csv",
+    *sorted((ROOT / "tests" / "classify" / "data").glob("*.csv")),
+]
+
+
+def featurize(
+    classifier: Classifier, prompt: str, gazetteers: dict[str, frozenset[str]]
+) -> list[str]:
+    normalized = fold_nfkc(nfkc(prompt))
+    categories = classifier.classify(prompt).categories
+    features = text_features(normalized)
+    groups = [name for name, keys in gazetteers.items() if not keys.isdisjoint(features)]
+    return [*features, *rule_features(categories), *groups]
+
+
+def name_gazetteer(tags: Tags) -> frozenset[str]:
+    """The n-grams that name an anime character or series of the tag dictionary: its uncommon
+    words ("tanjirou", "kancolle") and two-word names with one ("ikari shinji"). A word is not
+    a name if it is common, names a thing in a general tag ("giraffe"), or is a first or last
+    name of the ordinary-people lists or a western artist's name, or is in Webster's word list
+    (``english-words``) in lower case. Illustrators' handles are
+    left out: too many are words or western names."""
+    general = set(
+        (Path(__file__).parent / "data" / "danbooru_general_words.txt").read_text().split()
+    )
+    people = {
+        w
+        for n in (
+            *vocab.FIRST_NAMES,
+            *vocab.LAST_NAMES,
+            *vocab.NAMES,
+            *vocab.WESTERN_ARTISTS,
+            *vocab.WESTERN_NAMES,
+            *vocab.WESTERN_WORKS,
+        )
+        for w in normalize_text(n).split()
+    }
+
+    dictionary = {
+        w for w in get_english_words_set(["web2"], lower=False, alpha=True) if w.islower()
+    }
+
+    def plain(word: str) -> bool:
+        return (
+            word.isdigit()
+            or len(word) < 3
+            or word in general
+            or word in people
+            or word in dictionary
+            or word.removesuffix("s") in dictionary
+            or any(zipf_frequency(word, lang) >= NAME_ZIPF for lang in _LANGS)
+        )
+
+    keys: set[str] = set()
+    for category in ("character", "copyright"):
+        for tag in tags.names[category]:
+            for name in (tag, *tags.aliases.get(tag, ())):
+                text = normalize_text(name.replace("_", " ").replace("(", " ").replace(")", " "))
+                for feature in text_features(text):
+                    words = feature.split(" ")
+                    if any(w in STOPWORDS for w in words) or all(plain(w) for w in words):
+                        continue
+                    keys.add(feature)
+    return frozenset(keys)
+
+
+ANIME_NAME = "@anime_name"
+#: A word at least this frequent (Zipf scale: 3.6 is about 4 per million words) in English or
+#: a major European language is ordinary, unless a cue list names it.
+ORDINARY_ZIPF = 3.6
+#: A name word for the gazetteer must be rarer still (about 1 per million words).
+NAME_ZIPF = 3.0
+_LANGS = ("en", "es", "fr", "de", "it", "pt")
+
+
+def ordinary(word: str) -> bool:
+    return word in STOPWORDS or any(zipf_frequency(word, lang) >= ORDINARY_ZIPF for lang in _LANGS)
+
+
+def cue_vocabulary(tags: Tags) -> set[str]:
+    """The features of the curated cue lists: a feature is learnt only if it may carry a cue.
+
+    Ordinary words ("forest", "light", "quiet") are left out: the templates put them in both
+    classes at rates no real traffic has, and a weight on them is noise. Kept are words that
+    are not ordinary (names, jargon, rarer words, CJK n-grams and other non-Latin text), and
+    the single-word entries and bigrams of the curated cue lists and of multi-word tags.
+    """
+    phrases = [
+        *vocab.CAMERAS,
+        *vocab.LENSES,
+        *vocab.FILM,
+        *vocab.EXPOSURE,
+        *vocab.PHOTO_GENRES,
+        *vocab.PHOTO_TYPO_BASES,
+        *vocab.ANIME_STYLES,
+        *vocab.GENERAL_STYLES,
+        *vocab.LOOKALIKES,
+        *vocab.MOCKUPS,
+        *vocab.WESTERN_ARTISTS,
+        *vocab.WESTERN_NAMES,
+        *vocab.WESTERN_WORKS,
+        *vocab.TEXT_VERBS,
+        *vocab.LONG_TEXT_VERBS,
+        *vocab.TEXT_OBJECTS,
+        *vocab.TEXT_CARRIERS,
+        *vocab.DOCUMENTS,
+        *(t.replace("_", " ") for t in tags.names["general"] if "_" in t),
+    ]
+    cues: set[str] = set()
+    for phrase in phrases:
+        features = text_features(normalize_text(phrase.replace("{", " ").replace("}", " ")))
+        unigrams = {f for f in features if " " not in f}
+        if len(unigrams) == 1 and len(features) == 1:
+            cues.update(unigrams)
+            continue
+        # In a longer entry only its bigrams of two content words are cues ("natural light"
+        # is, "light" and "a map" are not).
+        cues.update(
+            f for f in features if " " in f and not any(w in STOPWORDS for w in f.split(" "))
+        )
+    return cues
+
+
+def is_cue(feature: str, cues: set[str]) -> bool:
+    if feature.startswith("@") or not feature.isascii() or feature in cues:
+        return True
+    return not all(ordinary(word) for word in feature.split(" "))
+
+
+def eval_prompts() -> set[str]:
+    prompts: set[str] = set()
+    for path in EVAL_SETS:
+        if path.exists():
+            with path.open(encoding="utf-8", newline="") as handle:
+                prompts.update(normalize_text(r["prompt"]).strip() for r in csv.DictReader(handle))
+    return prompts
+
+
+def ece(probabilities: np.ndarray, labels: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error over equal-width bins."""
+    total = 0.0
+    for low in range(bins):
+        mask = (probabilities >= low / bins) & (probabilities < (low + 1) / bins)
+        if low == bins - 1:
+            mask |= probabilities == 1.0
+        if mask.any():
+            total += mask.mean() * abs(probabilities[mask].mean() - labels[mask].mean())
+    return float(total)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--count", type=int, default=150_000)
+    parser.add_argument("--seed", type=int, default=17)
+    parser.add_argument("--c", type=float, default=1.0, help="inverse L2 strength")
+    parser.add_argument("--min-count", type=int, default=2, help="drop rarer features")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=0.7,
+        help="probability at which the model sends a prompt the rules call efficient to the "
+        "flagship (0.7: a wrong flagship costs 41%% more, a wrong efficient costs quality)",
+    )
+    parser.add_argument("--out", type=Path, default=BUILTIN_PATH)
+    args = parser.parse_args(argv)
+
+    examples = list(generate(args.count, args.seed))
+    reserved = eval_prompts()
+    leaked = [e for e in examples if normalize_text(e.prompt).strip() in reserved]
+    if leaked:  # a generic prompt ("a logo for a bakery") can coincide: it is left out
+        print(f"left out {len(leaked)} generated prompts that are also evaluation prompts")
+        examples = [e for e in examples if e not in leaked]
+
+    classifier = Classifier.from_config()
+    tags = Tags()
+    gazetteers = {ANIME_NAME: name_gazetteer(tags)}
+    rows = [featurize(classifier, e.prompt, gazetteers) for e in examples]
+    labels = np.array([1 if e.flagship else 0 for e in examples])
+    order = list(range(len(examples)))
+    random.Random(args.seed).shuffle(order)
+    cut = int(len(order) * 0.85)
+    train_idx, held_idx = order[:cut], order[cut:]
+
+    counts = Counter(f for i in train_idx for f in set(rows[i]))
+    cues = cue_vocabulary(tags)
+    frequent = [f for f, n in counts.items() if n >= args.min_count]
+    vocabulary = sorted(f for f in frequent if is_cue(f, cues))
+    index = {f: j for j, f in enumerate(vocabulary)}
+    # A flagship example none of whose features carries a cue (a character whose name is all
+    # ordinary words, say) cannot be told from an ordinary prompt: fitting it would only teach
+    # that a prompt with no cue may need the flagship. It is left out of the fit.
+    blind = {
+        i
+        for i in train_idx
+        if labels[i]
+        and not any(f in index for f in rows[i] if not f.startswith("@"))
+        and RULE_FLAGSHIP not in rows[i]
+    }
+    train_idx = [i for i in train_idx if i not in blind]
+
+    def matrix(indices: list[int]) -> csr_matrix:
+        data, cols, ptr = [], [], [0]
+        for i in indices:
+            present = sorted({index[f] for f in rows[i] if f in index})
+            cols.extend(present)
+            data.extend([1.0] * len(present))
+            ptr.append(len(cols))
+        return csr_matrix((data, cols, ptr), shape=(len(indices), len(vocabulary)))
+
+    x_train, x_held = matrix(train_idx), matrix(held_idx)
+    y_train, y_held = labels[train_idx], labels[held_idx]
+    model = LogisticRegression(C=args.c, max_iter=2000, solver="liblinear")
+    model.fit(x_train, y_train)
+
+    margin_held = model.decision_function(x_held)
+    platt = LogisticRegression(C=1e6, solver="lbfgs").fit(margin_held.reshape(-1, 1), y_held)
+    a, b = float(platt.coef_[0][0]), float(platt.intercept_[0])
+    p_held = 1 / (1 + np.exp(-(a * margin_held + b)))
+    threshold = args.threshold
+    rules_held = np.array([RULE_FLAGSHIP in rows[i] for i in held_idx])
+    predicted = rules_held | (p_held >= threshold)
+    eps = 1e-12
+    metrics = {
+        "held_out_rows": len(held_idx),
+        "accuracy": round(float((predicted == y_held).mean()), 4),
+        "flagship_recall": round(float(predicted[y_held == 1].mean()), 4),
+        "efficient_recall": round(float((~predicted)[y_held == 0].mean()), 4),
+        "log_loss": round(
+            float(
+                -np.mean(y_held * np.log(p_held + eps) + (1 - y_held) * np.log(1 - p_held + eps))
+            ),
+            4,
+        ),
+        "ece": round(ece(p_held, y_held), 4),
+        "note": "synthetic held-out split: names and templates are shared with the training split",
+    }
+    weights = {
+        feature: round(float(w), 4)
+        for feature, w in zip(vocabulary, model.coef_[0], strict=True)
+        if abs(w) >= 0.01
+    }
+    from importlib.metadata import version
+
+    import sklearn
+
+    wordfreq_version = version("wordfreq")
+
+    kinds = Counter(e.kind for e in examples)
+    payload = {
+        "format": FORMAT,
+        "max_chars": MAX_CHARS,
+        "bias": round(float(model.intercept_[0]), 6),
+        "platt": [round(a, 6), round(b, 6)],
+        "weights": weights,
+        "gazetteers": {name: sorted(keys) for name, keys in gazetteers.items()},
+        "threshold": threshold,
+        "reference": sorted(
+            round(routing_score(bool(r), float(p)), 4)
+            for r, p in zip(rules_held, p_held, strict=True)
+        ),
+        "meta": {
+            "trained_by": "training/classifier/train.py",
+            "seed": args.seed,
+            "examples": len(examples),
+            "left_out_as_eval_prompts": len(leaked),
+            "flagship_share": round(float(labels.mean()), 4),
+            "kinds": {g.__name__: kinds[g.__name__] for g, _, _ in RECIPE},
+            "features": len(weights),
+            "gazetteer_keys": {name: len(keys) for name, keys in gazetteers.items()},
+            "features_considered": len(frequent),
+            "flagship_examples_without_a_cue_left_out": len(blind),
+            "c": args.c,
+            "min_count": args.min_count,
+            "sklearn": sklearn.__version__,
+            "held_out": metrics,
+            "sources": [
+                "training/classifier/vocab.py (written for tiergate, Apache-2.0)",
+                f"wordfreq {wordfreq_version} word lists (Apache-2.0; data CC-BY-SA 4.0): "
+                "ordinary vocabulary and which words are ordinary",
+                "DominikDoom/a1111-sd-webui-tagcomplete tags/danbooru.csv (MIT), extract in "
+                "training/classifier/data/danbooru_tags.csv",
+            ],
+        },
+    }
+    args.out.write_text(json.dumps(payload, ensure_ascii=False, separators=(",", ":")) + "\n")
+    print(json.dumps({"wrote": str(args.out), **payload["meta"]}, indent=2))
+    if not math.isfinite(a):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
