@@ -7,7 +7,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from gateway.classify.categories import Category
+from gateway.classify.categories import FLAGSHIP_CATEGORIES, Category
 from gateway.classify.textspans import TextSpan
 
 
@@ -20,6 +20,13 @@ class Classification:
     evidence: Mapping[Category, tuple[str, ...]]
     text_spans: tuple[TextSpan, ...]
     literal_text_tokens: int
+    #: The learned model's probability that the prompt needs the flagship (None: model off).
+    flagship_p: float | None = None
+
+    @property
+    def rules_flagship(self) -> bool:
+        """Whether the rules alone ask for the flagship (a flagship category fired)."""
+        return not self.categories.isdisjoint(FLAGSHIP_CATEGORIES)
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form (categories in canonical order, scores rounded to 4 places)."""
@@ -32,6 +39,7 @@ class Classification:
                 for s in self.text_spans
             ],
             "literal_text_tokens": self.literal_text_tokens,
+            "flagship_p": None if self.flagship_p is None else round(self.flagship_p, 4),
         }
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from gateway.classify.categories import SCORED_CATEGORIES, Category
 from gateway.classify.classification import Classification
 from gateway.classify.config import ClassifierConfig
+from gateway.classify.learned import FlagshipModel
 from gateway.classify.lexicon import Hit, LexiconMatcher, RawLexicon, load_builtin_lexicons
 from gateway.classify.normalize import (
     BREAKS,
@@ -126,9 +127,15 @@ def _combine(weights: list[float], counter: float) -> float:
 class Classifier:
     """Built once from a ``ClassifierConfig``; ``classify`` is then pure and fast."""
 
-    def __init__(self, config: ClassifierConfig, matcher: LexiconMatcher) -> None:
+    def __init__(
+        self,
+        config: ClassifierConfig,
+        matcher: LexiconMatcher,
+        model: FlagshipModel | None = None,
+    ) -> None:
         self.config = config
         self._matcher = matcher
+        self.model = model
         self._thresholds = {c: config.thresholds[c] for c in SCORED_CATEGORIES}
         self._encoding = _encoding(config.encoding)
         self._span_sizes: dict[str, tuple[int, float]] = {}
@@ -139,7 +146,8 @@ class Classifier:
         """Compile the built-in lexicons plus the config's edits."""
         config = config or ClassifierConfig()
         lexicons = merge_lexicons(load_builtin_lexicons(), config)
-        return cls(config, LexiconMatcher(lexicons, config.fuzzy_min_length))
+        model = FlagshipModel.builtin() if config.learned_model else None
+        return cls(config, LexiconMatcher(lexicons, config.fuzzy_min_length), model)
 
     def classify(self, prompt: str) -> Classification:
         """Score ``prompt`` in every category and collect the evidence."""
@@ -191,14 +199,18 @@ class Classifier:
         scores[Category.GENERAL] = 1.0 - max(scores.values())
         if not fired:
             fired.add(Category.GENERAL)
+        categories = frozenset(fired)
         return Classification(
             scores=MappingProxyType(scores),
-            categories=frozenset(fired),
+            categories=categories,
             evidence=MappingProxyType(
                 {c: tuple(e[:_MAX_EVIDENCE]) for c, e in evidence.items() if e}
             ),
             text_spans=spans,
             literal_text_tokens=sum(s.token_count for s in spans),
+            flagship_p=None
+            if self.model is None
+            else self.model.probability(normalized, categories),
         )
 
     def _rules_of(self, pieces: Iterable[str]) -> frozenset[int]:

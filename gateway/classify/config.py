@@ -64,6 +64,11 @@ class ClassifierConfig(BaseModel):
         8, ge=4, le=50, description="Lexicon words this long also match one typo (edit distance 1)."
     )
     encoding: str = Field("o200k_base", description="tiktoken encoding for literal-text tokens.")
+    learned_model: bool = Field(
+        True,
+        description="Score every prompt with the learned flagship model too (its probability "
+        "can send a prompt the rules call efficient to the flagship; see docs/classifier.md).",
+    )
 
     @field_validator("thresholds")
     @classmethod

@@ -20,6 +20,7 @@ from gateway.classify.categories import FLAGSHIP_CATEGORIES, Category
 from gateway.classify.classification import Classification
 from gateway.classify.classifier import Classifier, _encoding
 from gateway.classify.config import ClassifierConfig
+from gateway.classify.learned import FlagshipModel, routing_score
 
 FLAGSHIP = "flagship"
 EFFICIENT = "efficient"
@@ -95,8 +96,20 @@ class EvalReport:
 
 
 def default_tier_of(classification: Classification) -> str:
-    """Shipped routing: flagship iff a flagship category fired."""
-    return FLAGSHIP if classification.categories & FLAGSHIP_CATEGORIES else EFFICIENT
+    """Shipped routing: flagship iff a flagship category fired, or the learned model's
+    probability reaches its default threshold."""
+    return tier_at(classification, None)
+
+
+def tier_at(classification: Classification, score_threshold: float | None) -> str:
+    """Flagship or efficient at a routing-score threshold (None: the model's default)."""
+    rules = bool(classification.categories & FLAGSHIP_CATEGORIES)
+    if classification.flagship_p is None:
+        return FLAGSHIP if rules else EFFICIENT
+    if score_threshold is None:
+        score_threshold = FlagshipModel.builtin().default_score_threshold
+    score = routing_score(rules, classification.flagship_p)
+    return FLAGSHIP if score >= score_threshold else EFFICIENT
 
 
 def load_dataset(path: Path | str) -> list[Row]:
@@ -233,6 +246,7 @@ class _PolicyInputs:
     config: ClassifierConfig
     image_micros: Mapping[str, float]
     text_micros_per_token: Mapping[str, float]
+    score_threshold: float | None = None
 
 
 def _policy_inputs(policy_path: Path | None) -> _PolicyInputs:
@@ -261,7 +275,9 @@ def _policy_inputs(policy_path: Path | None) -> _PolicyInputs:
         if tokens is not None:
             image[name] = float(tier.pricing.image_output_per_mtok) * tokens
         text[name] = float(tier.pricing.text_input_per_mtok)
-    return _PolicyInputs(policy.classifier, image, text)
+    from gateway.pipeline.routing import score_threshold
+
+    return _PolicyInputs(policy.classifier, image, text, score_threshold(policy))
 
 
 def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
@@ -271,6 +287,9 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
         "--policy", type=Path, default=None, help="policy YAML (classifier, prices)"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--rules-only", action="store_true", help="score the rules alone (no learned model)"
+    )
     parser.add_argument(
         "--verify",
         action="store_true",
@@ -290,9 +309,14 @@ def eval_command(args: argparse.Namespace) -> int:
 
         return verify_command(args)
     inputs = _policy_inputs(args.policy)
+    config = inputs.config
+    if args.rules_only:
+        config = config.model_copy(update={"learned_model": False})
+    threshold = inputs.score_threshold
     report = evaluate(
         load_dataset(args.dataset),
-        Classifier.from_config(inputs.config),
+        Classifier.from_config(config),
+        tier_of=lambda c: tier_at(c, threshold),
         price_per_tier_micros=inputs.image_micros,
         text_micros_per_token=inputs.text_micros_per_token,
     )

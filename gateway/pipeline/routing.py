@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 
-from gateway.classify import Classification, reason_codes
+from gateway.classify import FLAGSHIP_CATEGORIES, Category, Classification, reason_codes
+from gateway.classify.learned import FlagshipModel, routing_score
 from gateway.errors import LatencyBudgetUnmet, PermissionDenied, UnknownModel
 from gateway.policy.schema import Policy, Team
 
@@ -54,25 +56,80 @@ def resolve_model_name(policy: Policy, requested: str) -> str | None:
     )
 
 
-def classified_tier(policy: Policy, classification: Classification) -> tuple[str, tuple[str, ...]]:
-    """The tier the prompt's categories ask for, by the policy's precedence, with its reasons."""
+def classified_tier(
+    policy: Policy, classification: Classification, team: Team | None = None
+) -> tuple[str, tuple[str, ...]]:
+    """The tier the prompt asks for: the rules' categories by the policy's precedence, then the
+    learned model's word on the flagship (``model:flagship_p=0.87`` when it changes it)."""
+    chosen, codes = _rules_tier(policy, classification.categories, classification)
+    p = classification.flagship_p
+    flagship = model_tier(policy)
+    if (
+        p is None
+        or flagship is None
+        or policy.routing.precedence.index(chosen) < policy.routing.precedence.index(flagship)
+    ):
+        return chosen, codes
+    rules_flagship = chosen == flagship
+    wants_flagship = routing_score(rules_flagship, p) >= score_threshold(policy, team)
+    if wants_flagship == rules_flagship:
+        return chosen, codes
+    model_code = f"model:flagship_p={p:.2f}"
+    if wants_flagship:
+        return flagship, (model_code,)
+    # The model doubts the rules' flagship call (a share target below what the rules send):
+    # the tier the other categories ask for.
+    rest = frozenset(
+        c
+        for c in classification.categories
+        if policy.routing.category_tiers.get(str(c)) != flagship
+    )
+    tier, rest_codes = _rules_tier(policy, rest, classification)
+    return tier, (model_code, *rest_codes)
+
+
+def _rules_tier(
+    policy: Policy, categories: frozenset[Category], classification: Classification
+) -> tuple[str, tuple[str, ...]]:
     wanted = {
         policy.routing.category_tiers[str(category)]
-        for category in classification.categories
+        for category in categories
         if str(category) in policy.routing.category_tiers
     }
     chosen = next(
         (t for t in policy.routing.precedence if t in wanted), policy.routing.default_tier
     )
-    winning = {
-        str(c)
-        for c in classification.categories
-        if policy.routing.category_tiers.get(str(c)) == chosen
-    }
+    winning = {str(c) for c in categories if policy.routing.category_tiers.get(str(c)) == chosen}
     codes = tuple(
         code for code in reason_codes(classification) if code.split(":", 1)[0] in winning
     ) or (f"default_tier:{chosen}",)
     return chosen, codes
+
+
+def model_tier(policy: Policy) -> str | None:
+    """The tier the learned model's "flagship" means: the first, by precedence, of the tiers
+    the flagship categories map to (None if the policy maps them nowhere)."""
+    wanted = {policy.routing.category_tiers.get(str(c)) for c in FLAGSHIP_CATEGORIES}
+    return next((t for t in policy.routing.precedence if t in wanted), None)
+
+
+def score_threshold(policy: Policy, team: Team | None = None) -> float:
+    """The routing-score threshold in force: the team's, else the routing section's, each as
+    an explicit threshold or read off the model's reference set for a target share; else the
+    model's default (rules' flagship prompts stay, others go at ``p >= threshold``)."""
+    for source in (team, policy.routing):
+        if source is None:
+            continue
+        if source.flagship_threshold is not None:
+            return source.flagship_threshold
+        if source.flagship_share_target is not None:
+            return _threshold_for_share(source.flagship_share_target)
+    return FlagshipModel.builtin().default_score_threshold
+
+
+@cache
+def _threshold_for_share(share: float) -> float:
+    return FlagshipModel.builtin().threshold_for_share(share)
 
 
 def decide_route(
@@ -103,7 +160,7 @@ def decide_route(
             (f"default_tier:{policy.routing.default_tier}",),
         )
     else:
-        tier, reasons = classified_tier(policy, classification)
+        tier, reasons = classified_tier(policy, classification, team)
     from_classifier = tier
     precedence = policy.routing.precedence
 

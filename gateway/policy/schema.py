@@ -229,7 +229,37 @@ class BatchLimits(StrictModel):
         return concurrent, rpm
 
 
-class Team(StrictModel):
+class FlagshipShare(StrictModel):
+    """How much traffic the learned model may send to the flagship: a target share, or the
+    routing-score threshold ``tiergate calibrate`` printed for one. At most one is set."""
+
+    flagship_share_target: float | None = Field(
+        default=None,
+        gt=0.0,
+        lt=1.0,
+        description="Share of prompts to send to the flagship (e.g. 0.30); the routing-score "
+        "threshold is read off the model's reference set. Lower trades quality for cost.",
+    )
+    flagship_threshold: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Routing-score threshold (from `tiergate calibrate --dataset CSV --target "
+        "S` on your own traffic). 0.5 and below only adds flagship prompts; above 0.5 also "
+        "sends rules' flagship prompts the model doubts to the cheaper tier.",
+    )
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Self:
+        if self.flagship_share_target is not None and self.flagship_threshold is not None:
+            raise ValueError(
+                "set flagship_share_target or flagship_threshold, not both (the threshold is "
+                "what calibrating to a target gives)"
+            )
+        return self
+
+
+class Team(FlagshipShare):
     keys: tuple[ApiKey, ...] = Field(min_length=1)
     budgets: tuple[Budget, ...] = ()
     rate_limits: RateLimits = RateLimits()
@@ -253,7 +283,7 @@ class Team(StrictModel):
     _one_budget_per_period = field_validator("budgets")(one_budget_per_period)
 
 
-class Routing(StrictModel):
+class Routing(FlagshipShare):
     default_tier: Name
     category_tiers: dict[str, Name] = Field(
         default_factory=lambda: {

@@ -1,0 +1,136 @@
+"""Load the shipped weights and score a prompt; map a target flagship share to a threshold."""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from gateway.classify.categories import Category
+from gateway.classify.learned.features import MAX_CHARS, rule_features, text_features
+
+BUILTIN_PATH = Path(__file__).parent / "flagship_model.json"
+FORMAT = "tiergate-flagship-model/1"
+
+
+def routing_score(rules_flagship: bool, p: float) -> float:
+    """One number to rank prompts by need of the flagship: the rules' verdict first, the
+    model's probability within it. ``(rules + p) / 2``: every prompt the rules send to the
+    flagship scores 0.5 or more, every other one less, so a threshold of 0.5 or below only
+    adds flagship prompts (those with ``p >= 2t``), and one above only takes away rules'
+    flagship prompts the model doubts (``p < 2t - 1``)."""
+    return (float(rules_flagship) + p) / 2
+
+
+class ModelFileError(ValueError):
+    """The weights file is missing, malformed or of another format."""
+
+
+@dataclass(frozen=True, slots=True)
+class FlagshipModel:
+    """``p = sigmoid(a * (bias + sum of the weights of the features present) + b)``.
+
+    ``gazetteers`` map a feature name to n-grams any of which sets it (names the training set
+    drew from, so that a name seen once counts like one seen often). ``threshold`` is the
+    probability at or above which the model says flagship when no share
+    target is set; ``reference`` holds the sorted probabilities of a reference set, from which
+    ``threshold_for_share`` reads the threshold that sends a given share of it to the flagship.
+    """
+
+    weights: Mapping[str, float]
+    gazetteers: Mapping[str, frozenset[str]]
+    bias: float
+    platt: tuple[float, float]
+    threshold: float
+    reference: Sequence[float]
+    meta: Mapping[str, Any]
+
+    @classmethod
+    @cache
+    def builtin(cls) -> FlagshipModel:
+        return cls.load(BUILTIN_PATH)
+
+    @classmethod
+    def load(cls, path: Path) -> FlagshipModel:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ModelFileError(f"{path}: {exc}") from exc
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ModelFileError(f"{path}: not a {FORMAT} file")
+        if data.get("max_chars") != MAX_CHARS:
+            raise ModelFileError(f"{path}: trained on {data.get('max_chars')} characters")
+        a, b = data["platt"]
+        return cls(
+            weights=data["weights"],
+            gazetteers={k: frozenset(v) for k, v in data.get("gazetteers", {}).items()},
+            bias=float(data["bias"]),
+            platt=(float(a), float(b)),
+            threshold=float(data["threshold"]),
+            reference=tuple(sorted(data["reference"])),
+            meta=data.get("meta", {}),
+        )
+
+    def probability(self, normalized: str, categories: frozenset[Category]) -> float:
+        """P(flagship) for a normalised prompt whose rules fired ``categories``."""
+        get = self.weights.get
+        margin = self.bias
+        features = text_features(normalized)
+        for feature in features:
+            weight = get(feature)
+            if weight is not None:
+                margin += weight
+        for feature in self.group_features(features, categories):
+            margin += get(feature, 0.0)
+        z = self.platt[0] * margin + self.platt[1]
+        return 1.0 / (1.0 + math.exp(-z)) if z > -500 else 0.0
+
+    def group_features(self, features: set[str], categories: frozenset[Category]) -> list[str]:
+        """The rules' verdict and one feature per gazetteer a prompt's n-grams hit (a known
+        anime character, series or illustrator: ``@anime_name``)."""
+        found = rule_features(categories)
+        found.extend(
+            name for name, keys in self.gazetteers.items() if not keys.isdisjoint(features)
+        )
+        return found
+
+    @property
+    def default_score_threshold(self) -> float:
+        """The routing-score threshold that ``threshold`` means: rules' flagship prompts stay,
+        others go to the flagship at ``p >= threshold``."""
+        return self.threshold / 2
+
+    def threshold_for_share(self, share: float) -> float:
+        """The score threshold at which ``share`` of the reference set scores at or above it."""
+        return threshold_for_share(self.reference, share)
+
+    def share_at(self, threshold: float) -> float:
+        """The share of the reference set at or above ``threshold``."""
+        return share_at(self.reference, threshold)
+
+
+def threshold_for_share(scores: Sequence[float], share: float) -> float:
+    """The lowest threshold t with ``share_at(scores, t) <= share`` (sorted ``scores``)."""
+    if not scores:
+        raise ValueError("no reference scores")
+    ranked = scores if _is_sorted(scores) else sorted(scores)
+    count = len(ranked)
+    flagship = min(count, max(0, round(share * count)))
+    if flagship == 0:
+        return min(1.0, math.nextafter(ranked[-1], math.inf))
+    return ranked[count - flagship]
+
+
+def _is_sorted(scores: Sequence[float]) -> bool:
+    return all(a <= b for a, b in itertools.pairwise(scores))
+
+
+def share_at(scores: Sequence[float], threshold: float) -> float:
+    ranked = scores if _is_sorted(scores) else sorted(scores)
+    return (len(ranked) - bisect.bisect_left(ranked, threshold)) / len(ranked) if ranked else 0.0
