@@ -24,6 +24,23 @@ ANY_QUOTE = re.compile("[\"'\u201c\u201e\u2018\u300c\u300e\u00ab\u2039\u300a]")
 # Words near a quote that say "render this".
 RENDER_CUE_WORDS = frozenset(
     [
+        # Spanish, French, German, Italian and Portuguese ("con las palabras", "qui dit" …)
+        "dice",
+        "pone",
+        "palabras",
+        "texto",
+        "dit",
+        "mots",
+        "texte",
+        "aufschrift",
+        "schriftzug",
+        "worten",
+        "scritta",
+        "parole",
+        "testo",
+        "dizeres",
+        "palavras",
+        "diz",
         "say",
         "says",
         "said",
@@ -277,6 +294,34 @@ _WITH_WORDS = frozenset(
     ["with", "has", "having", "bearing", "featuring", "displaying", "showing", "and"]
 )
 _THAT_WORDS = frozenset(["that", "which", "it"])
+_EUROPEAN_INTRODUCERS = (
+    "que dice",
+    "que pone",
+    "con las palabras",
+    "con el texto",
+    "con la frase",
+    "qui dit",
+    "avec les mots",
+    "avec le texte",
+    "avec l'inscription",
+    "où l'on lit",
+    "mit der aufschrift",
+    "mit den worten",
+    "mit dem text",
+    "mit dem schriftzug",
+    "con la scritta",
+    "con le parole",
+    "con il testo",
+    "che dice",
+    "com os dizeres",
+    "com as palavras",
+    "com o texto",
+    "que diz",
+    "с надписью",
+    "со словами",
+    "с текстом",
+    "на котором написано",
+)
 # (substrings that must occur in the lower-cased prompt, pattern starting with a literal so it
 # scans fast, words one of which must come right before the match or None).
 UNQUOTED_RULES: tuple[tuple[tuple[str, ...], re.Pattern[str], frozenset[str] | None], ...] = tuple(
@@ -347,6 +392,13 @@ UNQUOTED_RULES: tuple[tuple[tuple[str, ...], re.Pattern[str], frozenset[str] | N
         (
             ("と書",),
             r"[にはで](?P<t>[^\sにはで。！？!?「」『』“”\"（）()]{1,80})と書(?:かれ|いて|いた|く)",
+            None,
+        ),
+        (
+            # "A sign that says …" in Spanish, French, German, Italian, Portuguese and Russian:
+            # labels follow meaning, not language (the eval README's convention).
+            _EUROPEAN_INTRODUCERS,
+            r"(?:" + "|".join(re.escape(t) for t in _EUROPEAN_INTRODUCERS) + rf")\s+(?P<t>{_FREE})",
             None,
         ),
         (
