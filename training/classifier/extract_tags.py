@@ -246,7 +246,7 @@ def main(source: str) -> int:
     with open(source, encoding="utf-8", newline="") as handle:
         for record in csv.reader(handle):
             tag, category, count = record[0], record[1], int(record[2])
-            if category == "0" and keep(tag):
+            if category == "0" and keep(tag) and "(cosplay)" not in tag:
                 general_words.update(
                     w for w in tag.replace("(", "_").replace(")", "_").split("_") if w.isalpha()
                 )

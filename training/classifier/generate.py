@@ -394,14 +394,20 @@ def anime_named(rng: random.Random, tags: Tags) -> str:
 
 
 def anime_series(rng: random.Random, tags: Tags) -> str:
-    series, _ = display_name(tags.cycle(rng, "copyright"), rng)
+    if rng.random() < 0.3:
+        series = rng.choice(v.ANIME_TITLES)
+    else:
+        series, _ = display_name(tags.cycle(rng, "copyright"), rng)
     if rng.random() < 0.5:
         return _decorate(rng, _style_frame(rng, _scene(rng), series))
     return _decorate(rng, _work_frame(rng, rng.choice(v.SUBJECTS), series))
 
 
 def anime_artist(rng: random.Random, tags: Tags) -> str:
-    artist, _ = display_name(tags.cycle(rng, "artist"), rng)
+    if rng.random() < 0.3:
+        artist = rng.choice(v.ANIME_CREATORS)
+    else:
+        artist, _ = display_name(tags.cycle(rng, "artist"), rng)
     return _decorate(rng, _artist_frame(rng, _scene(rng), artist))
 
 

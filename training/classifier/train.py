@@ -110,6 +110,11 @@ def name_gazetteer(tags: Tags) -> frozenset[str]:
                     if any(w in STOPWORDS for w in words) or all(plain(w) for w in words):
                         continue
                     keys.add(feature)
+    for name in (*vocab.ANIME_CREATORS, *vocab.ANIME_TITLES):
+        for feature in text_features(normalize_text(name)):
+            words = feature.split(" ")
+            if not any(w in STOPWORDS for w in words) and not all(plain(w) for w in words):
+                keys.add(feature)
     return frozenset(keys)
 
 
@@ -117,7 +122,9 @@ ANIME_NAME = "@anime_name"
 #: A word at least this frequent (Zipf scale: 3.6 is about 4 per million words) in English or
 #: a major European language is ordinary, unless a cue list names it.
 ORDINARY_ZIPF = 3.6
-#: A name word for the gazetteer must be rarer still (about 1 per million words).
+#: A one-word name in the gazetteer must be rarer still: about 1 per million words ("tanjiro",
+#: "nekobus", "kancolle"). Commoner names keep their own learnt weight; only two-word names
+#: ("ikari shinji") are in the gazetteer however common their words.
 NAME_ZIPF = 3.0
 _LANGS = ("en", "es", "fr", "de", "it", "pt")
 
@@ -153,6 +160,8 @@ def cue_vocabulary(tags: Tags) -> set[str]:
         *vocab.TEXT_OBJECTS,
         *vocab.TEXT_CARRIERS,
         *vocab.DOCUMENTS,
+        *vocab.ANIME_CREATORS,
+        *vocab.ANIME_TITLES,
         *(t.replace("_", " ") for t in tags.names["general"] if "_" in t),
     ]
     cues: set[str] = set()

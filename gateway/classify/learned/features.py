@@ -195,6 +195,13 @@ STOPWORDS = frozenset(
 )
 
 
+#: Chinese and Japanese function characters and kana particles: no unigram feature (their
+#: bigrams are kept).
+CJK_FUNCTION_CHARS = frozenset(
+    "的在了是和与一个只着上中里有这那也都很把被从对向のにはをがでとへもやかなだですますた"
+)
+
+
 def text_features(normalized: str) -> set[str]:
     """Unigrams and bigrams of words (digits folded to 0, no bigram across punctuation), and
     character unigrams and bigrams of Chinese, Japanese and Korean runs."""
@@ -206,7 +213,7 @@ def text_features(normalized: str) -> set[str]:
         if token in BREAKS:
             previous = ""
         elif _CJK_START.match(token):
-            features.update(token)
+            features.update(set(token) - CJK_FUNCTION_CHARS)
             features.update([token[i : i + 2] for i in range(len(token) - 1)])
             previous = ""
         else:
