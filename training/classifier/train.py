@@ -17,6 +17,7 @@ import csv
 import json
 import math
 import random
+import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -34,16 +35,18 @@ from english_words import get_english_words_set  # noqa: E402
 from generate import RECIPE, Tags, generate  # noqa: E402
 from wordfreq import zipf_frequency  # noqa: E402
 
-from gateway.classify import Classifier  # noqa: E402
+from gateway.classify import Classifier, ClassifierConfig  # noqa: E402
 from gateway.classify.learned.features import (  # noqa: E402
+    CJK_FUNCTION_CHARS,
     MAX_CHARS,
+    MAX_CJK_CHARS,
     RULE_FLAGSHIP,
     STOPWORDS,
     rule_features,
     text_features,
 )
 from gateway.classify.learned.model import BUILTIN_PATH, FORMAT, routing_score  # noqa: E402
-from gateway.classify.normalize import fold_nfkc, nfkc, normalize_text  # noqa: E402
+from gateway.classify.normalize import BREAKS, fold_nfkc, nfkc, normalize_text  # noqa: E402
 
 #: Labelled sets kept for evaluation: read only to prove no training prompt is one of them.
 EVAL_SETS = [
@@ -119,6 +122,7 @@ def name_gazetteer(tags: Tags) -> frozenset[str]:
 
 
 ANIME_NAME = "@anime_name"
+_CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
 #: A word at least this frequent (Zipf scale: 3.6 is about 4 per million words) in English or
 #: a major European language is ordinary, unless a cue list names it.
 ORDINARY_ZIPF = 3.6
@@ -180,7 +184,15 @@ def cue_vocabulary(tags: Tags) -> set[str]:
 
 
 def is_cue(feature: str, cues: set[str]) -> bool:
-    if feature.startswith("@") or not feature.isascii() or feature in cues:
+    if feature.startswith("@"):
+        return True
+    if any(char in BREAKS for char in feature):
+        return False
+    if not feature.isascii():
+        if _CJK.search(feature):  # CJK character unigrams and bigrams, not runs or mixes
+            return len(feature) <= 2 and feature not in CJK_FUNCTION_CHARS
+        return not all(w in STOPWORDS for w in feature.split(" "))
+    if feature in cues:
         return True
     return not all(ordinary(word) for word in feature.split(" "))
 
@@ -229,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"left out {len(leaked)} generated prompts that are also evaluation prompts")
         examples = [e for e in examples if e not in leaked]
 
-    classifier = Classifier.from_config()
+    # The rules alone: the model being trained must not score its own training prompts.
+    classifier = Classifier.from_config(ClassifierConfig(learned_model=False))
     tags = Tags()
     gazetteers = {ANIME_NAME: name_gazetteer(tags)}
     rows = [featurize(classifier, e.prompt, gazetteers) for e in examples]
@@ -306,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     kinds = Counter(e.kind for e in examples)
     payload = {
         "format": FORMAT,
-        "max_chars": MAX_CHARS,
+        "max_chars": [MAX_CHARS, MAX_CJK_CHARS],
         "bias": round(float(model.intercept_[0]), 6),
         "platt": [round(a, 6), round(b, 6)],
         "weights": weights,

@@ -7,21 +7,25 @@ flagship is in its first clauses, and this bounds the cost on 4,000-character ta
 
 from __future__ import annotations
 
+import operator
 import re
 
 from gateway.classify.categories import FLAGSHIP_CATEGORIES, Category
-from gateway.classify.normalize import BREAKS, tokenize
+from gateway.classify.normalize import tokenize
 
-MAX_CHARS = 1024
+MAX_CHARS = 384
+#: A prompt with Chinese, Japanese or Korean is read for its first 96 characters: a CJK
+#: character carries about a word, and each makes two n-grams.
+MAX_CJK_CHARS = 96
 _DIGITS = str.maketrans("123456789", "000000000")
-_CJK_START = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
+_CJK_RUN = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]+")
 #: Rule features: one per fired category, one for "the rules alone pick the flagship".
 RULE_FLAGSHIP = "@flagship"
 RULE_PREFIX = "@"
-#: Function words (and the frame words "style", "art", "picture"…): no unigram feature, and
-#: no bigram of two of them. Which connective a prompt uses says nothing about the tier it
-#: needs (and the training prompts' templates would otherwise teach that it does); the
-#: bigrams they make with a content word ("anime style", "by wlop") are kept.
+#: Function words (and the frame words "style", "art", "picture"…): training learns no weight
+#: for them alone, nor for a bigram of two of them. Which connective a prompt uses says
+#: nothing about the tier it needs (and the training prompts' templates would otherwise teach
+#: that it does); the bigrams they make with a content word ("anime style", "by wlop") count.
 STOPWORDS = frozenset(
     [
         "a",
@@ -195,36 +199,38 @@ STOPWORDS = frozenset(
 )
 
 
-#: Chinese and Japanese function characters and kana particles: no unigram feature (their
-#: bigrams are kept).
+#: Chinese and Japanese function characters and kana particles: no weight alone (their
+#: bigrams may have one).
 CJK_FUNCTION_CHARS = frozenset(
     "的在了是和与一个只着上中里有这那也都很把被从对向のにはをがでとへもやかなだですますた"
 )
 
 
 def text_features(normalized: str) -> set[str]:
-    """Unigrams and bigrams of words (digits folded to 0, no bigram across punctuation), and
-    character unigrams and bigrams of Chinese, Japanese and Korean runs."""
-    text = normalized[:MAX_CHARS].translate(_DIGITS)
-    features: set[str] = set()
-    add = features.add
-    previous = ""
-    for token in tokenize(text):
-        if token in BREAKS:
-            previous = ""
-        elif _CJK_START.match(token):
-            features.update(set(token) - CJK_FUNCTION_CHARS)
-            features.update([token[i : i + 2] for i in range(len(token) - 1)])
-            previous = ""
-        else:
-            if token not in STOPWORDS:
-                add(token)
-                if previous:
-                    add(f"{previous} {token}")
-            elif previous and previous not in STOPWORDS:
-                add(f"{previous} {token}")
-            previous = token
+    """Tokens and adjacent-token bigrams (digits folded to 0), and character unigrams and
+    bigrams of Chinese, Japanese and Korean runs, of the first ``MAX_CHARS`` characters
+    (``MAX_CJK_CHARS`` if the prompt has CJK).
+
+    A superset, built at C speed: n-grams with punctuation or of function words are produced
+    too, and simply have no weight (training learns none for them; see ``STOPWORDS``).
+    """
+    text = normalized[:MAX_CHARS]
+    cjk = not text.isascii() and _CJK_RUN.search(text) is not None
+    if cjk:
+        text = text[:MAX_CJK_CHARS]
+    text = text.translate(_DIGITS)
+    tokens = tokenize(text)
+    features = set(tokens)
+    features.update(map(_join_pair, tokens, tokens[1:]))
+    if cjk:
+        for run in _CJK_RUN.findall(text):
+            features.update(run)
+            features.update(map(operator.add, run, run[1:]))
     return features
+
+
+def _join_pair(first: str, second: str) -> str:
+    return f"{first} {second}"
 
 
 def rule_features(categories: frozenset[Category]) -> list[str]:

@@ -13,7 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from gateway.classify.categories import Category
-from gateway.classify.learned.features import MAX_CHARS, rule_features, text_features
+from gateway.classify.learned.features import (
+    MAX_CHARS,
+    MAX_CJK_CHARS,
+    rule_features,
+    text_features,
+)
 
 BUILTIN_PATH = Path(__file__).parent / "flagship_model.json"
 FORMAT = "tiergate-flagship-model/1"
@@ -64,8 +69,8 @@ class FlagshipModel:
             raise ModelFileError(f"{path}: {exc}") from exc
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ModelFileError(f"{path}: not a {FORMAT} file")
-        if data.get("max_chars") != MAX_CHARS:
-            raise ModelFileError(f"{path}: trained on {data.get('max_chars')} characters")
+        if data.get("max_chars") != [MAX_CHARS, MAX_CJK_CHARS]:
+            raise ModelFileError(f"{path}: trained on other features ({data.get('max_chars')})")
         a, b = data["platt"]
         return cls(
             weights=data["weights"],
@@ -80,12 +85,8 @@ class FlagshipModel:
     def probability(self, normalized: str, categories: frozenset[Category]) -> float:
         """P(flagship) for a normalised prompt whose rules fired ``categories``."""
         get = self.weights.get
-        margin = self.bias
         features = text_features(normalized)
-        for feature in features:
-            weight = get(feature)
-            if weight is not None:
-                margin += weight
+        margin = self.bias + sum(filter(None, map(get, features)))
         for feature in self.group_features(features, categories):
             margin += get(feature, 0.0)
         z = self.platt[0] * margin + self.platt[1]
