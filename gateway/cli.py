@@ -1,4 +1,4 @@
-"""The ``tiergate`` command: serve, demo, simulate, policy, keys, explain, eval."""
+"""The ``tiergate`` command: serve, demo, simulate, policy, keys, explain, eval, calibrate."""
 
 from __future__ import annotations
 
@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--team", default=None, help="team (default: the policy's first team)")
     explain.add_argument("--policy", type=Path, default=None)
     explain.add_argument("--model", default="auto")
+    explain.add_argument(
+        "--text", action="store_true", help="the rules and the model side by side, not JSON"
+    )
     explain.set_defaults(handler=commands.explain)
 
     from gateway.reports.commands import (
@@ -108,6 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("eval", help="score the classifier on a labelled CSV")
     add_eval_arguments(evaluate)
     evaluate.set_defaults(handler=eval_command)
+
+    from gateway.classify.calibrate import add_calibrate_arguments, calibrate_command
+
+    calibrate = sub.add_parser(
+        "calibrate", help="the routing threshold that sends a target share to the flagship"
+    )
+    add_calibrate_arguments(calibrate)
+    calibrate.set_defaults(handler=calibrate_command)
     return parser
 
 

@@ -222,7 +222,7 @@ def keys_new(args: argparse.Namespace) -> int:
 
 
 def explain(args: argparse.Namespace) -> int:
-    from gateway.explain import explain_prompt
+    from gateway.explain import explain_prompt, explain_text
 
     try:
         policy = load_policy(args.policy)
@@ -233,9 +233,6 @@ def explain(args: argparse.Namespace) -> int:
     if team not in policy.teams:
         print(f"unknown team {team!r}; teams: {', '.join(policy.teams)}", file=sys.stderr)
         return 2
-    print(
-        json.dumps(
-            explain_prompt(policy, team, args.prompt, args.model), indent=2, ensure_ascii=False
-        )
-    )
+    result = explain_prompt(policy, team, args.prompt, args.model)
+    print(explain_text(result) if args.text else json.dumps(result, indent=2, ensure_ascii=False))
     return 0

@@ -7,7 +7,8 @@ updated atomically with the settle. Reports read them; field names are:
     tier:<tier>:requests|images|cost_micros|latency_ms_sum
     tier:<tier>:latency_le:<bound_ms>   (histogram; bounds in LATENCY_BUCKETS_MS, then "inf")
     cat:<category>:requests
-    reason:<code>                        (routing reason codes, e.g. photorealism:term_dslr)
+    reason:<code>                        (routing reason codes, e.g. photorealism:term_dslr;
+                                          model:flagship_p without its value)
     downgraded, fallbacks, unsettled, unsettled_micros
     source:<source>:requests|images|cost_micros   (background work, e.g. source:batch:…;
                                                    live calls are the rest)
@@ -80,6 +81,9 @@ def success_increments(
     for category in categories:
         fields[f"cat:{category}:requests"] = 1
     for reason in reasons:
+        # "model:flagship_p=0.87" counts as "model:flagship_p": one counter, not one per value.
+        if reason.startswith("model:"):
+            reason = reason.split("=", 1)[0]
         fields[f"reason:{reason}"] = fields.get(f"reason:{reason}", 0) + 1
     if downgraded:
         fields["downgraded"] = 1

@@ -17,6 +17,8 @@ from gateway.errors import LatencyBudgetUnmet, PermissionDenied, UnknownModel
 from gateway.policy.schema import Policy, Team
 
 AUTO_MODEL = "auto"
+#: The reason code (before ``=<p>``) of a tier the learned model changed.
+MODEL_REASON = "model:flagship_p"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +76,7 @@ def classified_tier(
     wants_flagship = routing_score(rules_flagship, p) >= score_threshold(policy, team)
     if wants_flagship == rules_flagship:
         return chosen, codes
-    model_code = f"model:flagship_p={p:.2f}"
+    model_code = f"{MODEL_REASON}={p:.2f}"
     if wants_flagship:
         return flagship, (model_code,)
     # The model doubts the rules' flagship call (a share target below what the rules send):
@@ -86,6 +88,11 @@ def classified_tier(
     )
     tier, rest_codes = _rules_tier(policy, rest, classification)
     return tier, (model_code, *rest_codes)
+
+
+def rules_tier(policy: Policy, classification: Classification) -> tuple[str, tuple[str, ...]]:
+    """The tier the rules alone ask for, with their reason codes."""
+    return _rules_tier(policy, classification.categories, classification)
 
 
 def _rules_tier(

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Literal
 
+from gateway.pipeline.routing import MODEL_REASON, model_tier, score_threshold
 from gateway.policy.schema import Budget, Policy
 from gateway.reports.model import (
     BudgetUsage,
@@ -19,6 +20,7 @@ from gateway.reports.model import (
     CategoryUsage,
     DailyUsage,
     Disconnected,
+    FlagshipShare,
     Money,
     ReasonCount,
     Rejections,
@@ -117,6 +119,7 @@ def build_team_report(
                 key=lambda item: (-item[1], item[0]),
             )[:TOP_REASONS]
         ],
+        flagship_share=flagship_share(policy, team, total),
         verification=verification_summary(total, baseline - cost),
         daily=[
             DailyUsage(
@@ -133,6 +136,39 @@ def build_team_report(
             )
             for day, fields in days.items()
         ],
+    )
+
+
+def flagship_share(policy: Policy, team: str, total: Mapping[str, int]) -> FlagshipShare:
+    """The flagship's share of the routed requests (those that named a tier left out), with
+    the target and threshold the policy sets for the team now."""
+    tier = model_tier(policy)
+    forced = sum(total.get(f"reason:forced:{name}", 0) for name in policy.tiers)
+    routed = total.get("requests", 0) - forced
+    flagship = 0
+    if tier is not None:
+        flagship = total.get(f"tier:{tier}:requests", 0) - total.get(f"reason:forced:{tier}", 0)
+    team_policy = policy.teams.get(team)
+    # The first of the team and the routing section that sets the trade decides it; a
+    # threshold set there means no target.
+    setting = next(
+        (
+            source
+            for source in (team_policy, policy.routing)
+            if source is not None
+            and (source.flagship_share_target is not None or source.flagship_threshold is not None)
+        ),
+        None,
+    )
+    target = setting.flagship_share_target if setting is not None else None
+    return FlagshipShare(
+        tier=tier,
+        routed_requests=routed,
+        flagship_requests=flagship,
+        share=round(flagship / routed, 4) if routed > 0 else None,
+        target=target,
+        threshold=round(score_threshold(policy, team_policy), 4),
+        model_changed=total.get(f"reason:{MODEL_REASON}", 0),
     )
 
 

@@ -47,6 +47,17 @@ def _card(label: str, value: str, note: str) -> str:
     )
 
 
+def _flagship_card(report: TeamReport) -> str:
+    f = report.flagship_share
+    share = "n/a" if f.share is None else f"{f.share:.1%}"
+    target = "no target set" if f.target is None else f"target {f.target:.1%}"
+    return _card(
+        "Flagship share",
+        share,
+        f"{target} · {f.routed_requests:,} routed · {f.model_changed:,} changed by the model",
+    )
+
+
 def _usd(usd: str) -> str:
     """``$1,234.57`` from a decimal string; corrections can be negative (``-$0.01``)."""
     amount = Decimal(usd).quantize(Decimal("0.01"), ROUND_HALF_EVEN)
@@ -71,6 +82,7 @@ def team_section(report: TeamReport) -> str:
             f"{r.rejections.total:,}",
             f"{r.downgrades} downgraded · {r.fallbacks} fallbacks",
         ),
+        _flagship_card(report),
         "</div>",
         "<h2>Daily spend against budget</h2>",
         daily_spend_chart(report),

@@ -170,6 +170,24 @@ class RoutingOutcomes(ReportModel):
     disconnected: Disconnected
 
 
+class FlagshipShare(ReportModel):
+    """How much of the team's routed traffic went to the flagship, beside its target."""
+
+    tier: str | None = Field(description="The tier the flagship categories route to.")
+    routed_requests: int = Field(
+        description="Requests the router chose a tier for (not those that named a tier)."
+    )
+    flagship_requests: int = Field(description="Of those, the ones served by the flagship tier.")
+    share: float | None = Field(description="flagship_requests / routed_requests; null if none.")
+    target: float | None = Field(
+        description="The policy's flagship_share_target for the team (or routing's), if any."
+    )
+    threshold: float = Field(description="The routing-score threshold in force now.")
+    model_changed: int = Field(
+        description="Requests whose tier the learned model changed (reason model:flagship_p)."
+    )
+
+
 class PassRate(ReportModel):
     name: str
     checked: int
@@ -218,5 +236,6 @@ class TeamReport(ReportModel):
     categories: list[CategoryUsage]
     routing: RoutingOutcomes
     top_reasons: list[ReasonCount]
+    flagship_share: FlagshipShare
     verification: VerificationSummary
     daily: list[DailyUsage]

@@ -169,6 +169,18 @@ def headline(report: TeamReport) -> str:
     )
 
 
+def flagship_line(report: TeamReport) -> str:
+    """``34.1% of 1,200 routed requests went to flagship (target 30.0%) ...``"""
+    f = report.flagship_share
+    share = "n/a" if f.share is None else f"{f.share:.1%}"
+    target = "no target" if f.target is None else f"target {f.target:.1%}"
+    return (
+        f"{share} of {f.routed_requests:,} routed requests went to {f.tier or 'the flagship'} "
+        f"({target}; routing-score threshold {f.threshold:.4f}); the learned model changed "
+        f"the tier of {f.model_changed:,}."
+    )
+
+
 def render_markdown(report: TeamReport) -> str:
     p, r = report.period, report.routing
     lines = [
@@ -256,6 +268,7 @@ def render_markdown(report: TeamReport) -> str:
             for t in report.tiers
         ],
     )
+    lines += ["", "## Flagship share", "", flagship_line(report)]
     lines += ["", "## Categories", ""]
     lines += _table(["category", "requests"], [[c.category, c.requests] for c in report.categories])
     lines += ["", "## Routing", ""]

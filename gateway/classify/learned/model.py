@@ -117,15 +117,26 @@ class FlagshipModel:
 
 
 def threshold_for_share(scores: Sequence[float], share: float) -> float:
-    """The lowest threshold t with ``share_at(scores, t) <= share`` (sorted ``scores``)."""
+    """The threshold whose share of ``scores`` (at or above it) is nearest ``share``.
+
+    Prompts with equal scores (every prompt with no cue at all, say) go the same way, so a
+    share inside such a tie cannot be hit: of the threshold just above the tie and the one at
+    it, the nearer share wins (the lower share when both are as near).
+    """
     if not scores:
         raise ValueError("no reference scores")
     ranked = scores if _is_sorted(scores) else sorted(scores)
     count = len(ranked)
-    flagship = min(count, max(0, round(share * count)))
-    if flagship == 0:
+    wanted = min(count, max(0, round(share * count)))
+    if wanted == 0:
         return min(1.0, math.nextafter(ranked[-1], math.inf))
-    return ranked[count - flagship]
+    at = ranked[count - wanted]
+    above = ranked[bisect.bisect_right(ranked, at)] if ranked[-1] > at else None
+    if above is None:
+        return at
+    share_at_tie = (count - bisect.bisect_left(ranked, at)) / count
+    share_above = (count - bisect.bisect_left(ranked, above)) / count
+    return above if abs(share_above - share) <= abs(share_at_tie - share) else at
 
 
 def _is_sorted(scores: Sequence[float]) -> bool:
