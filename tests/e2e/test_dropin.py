@@ -167,6 +167,21 @@ def test_edit_prompt_decides_the_tier(served: Gateway) -> None:
     assert raw.headers["x-tiergate-tier"] == "flagship"
 
 
+def test_a_prompt_that_only_the_model_recognises_is_routed_to_the_flagship(
+    served: Gateway,
+) -> None:
+    """A Touhou character named with no anime word: the rules say efficient, the learned model
+    sends it to the flagship, and the reason header says so."""
+    raw = served.client().images.with_raw_response.generate(
+        model="auto", prompt="Kirisame Marisa flying over a bamboo forest", size="1024x1024"
+    )
+    assert raw.parse().data[0].b64_json
+    assert raw.headers["x-tiergate-tier"] == "flagship"
+    reason = raw.headers["x-tiergate-route-reason"]
+    assert reason.startswith("model:flagship_p=")
+    assert 0.7 <= float(reason.split("=")[1]) <= 1.0  # the default threshold on p
+
+
 def post_edit(
     served: Gateway, files: list[tuple[str, tuple[str, bytes, str]]], **data: str
 ) -> httpx.Response:

@@ -233,3 +233,38 @@ def test_markdown_has_every_section(policy: Policy) -> None:
         assert heading in text
     assert "Spend $0.116000" in text and "saved $0.030000 (20.6%)" in text
     assert "| 2026-03-03 | 2 | 2 | 0.061000 | 0.076000 | 0.040000 | 0.021000 |" in text
+
+
+def test_the_flagship_share_counts_routed_requests_beside_the_target() -> None:
+    raw = policy_dict()
+    raw["routing"]["flagship_share_target"] = 0.3
+    policy = load_policy_text(yaml.safe_dump(raw), env={})
+    aggregates = {
+        "2026-01-01": day(
+            ok("flagship", 100, 100, 8000, reasons=("photorealism:term_dslr",)),
+            ok("flagship", 100, 100, 8000, reasons=("model:flagship_p=0.91",)),
+            ok("flagship", 100, 100, 8000, reasons=("forced:flagship",)),
+            ok("efficient", 60, 100, 6000, reasons=("general:no_signal",)),
+            ok("efficient", 60, 100, 6000, reasons=("mockup:term_logo",)),
+            ok("efficient", 60, 100, 6000, reasons=("model:flagship_p=0.12", "general:no_signal")),
+        )
+    }
+    report = build_team_report(
+        "demo", policy, aggregates, ReportPeriod(start=date(2026, 1, 1), end=date(2026, 1, 1))
+    )
+    share = report.flagship_share
+    assert (share.routed_requests, share.flagship_requests) == (5, 2)
+    assert share.share == 0.4
+    assert share.target == 0.3
+    assert share.model_changed == 2  # one counter, whatever the probability
+    assert share.tier == "flagship"
+    markdown = render_reports([report], "md", single=True).decode()
+    assert "40.0% of 5 routed requests went to flagship (target 30.0%" in markdown
+    html = render_reports([report], "html", single=True).decode()
+    assert "Flagship share" in html and "target 30.0%" in html
+
+
+def test_model_reasons_are_counted_without_their_probability() -> None:
+    fields = ok("flagship", 1, 1, 1, reasons=("model:flagship_p=0.87",))
+    assert fields["reason:model:flagship_p"] == 1
+    assert not any("=" in name for name in fields)
