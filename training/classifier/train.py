@@ -348,6 +348,8 @@ def main(argv: list[str] | None = None) -> int:
                 "training/classifier/vocab.py (written for tiergate, Apache-2.0)",
                 f"wordfreq {wordfreq_version} word lists (Apache-2.0; data CC-BY-SA 4.0): "
                 "ordinary vocabulary and which words are ordinary",
+                f"english-words {version('english-words')} web2 list (MIT): which words are "
+                "dictionary words, not names",
                 "DominikDoom/a1111-sd-webui-tagcomplete tags/danbooru.csv (MIT), extract in "
                 "training/classifier/data/danbooru_tags.csv",
             ],
