@@ -210,7 +210,7 @@ class Classifier:
             literal_text_tokens=sum(s.token_count for s in spans),
             flagship_p=None
             if self.model is None
-            else self.model.probability(normalized, categories),
+            else self.model.probability(normalized, categories, text),
         )
 
     def _rules_of(self, pieces: Iterable[str]) -> frozenset[int]:

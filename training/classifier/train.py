@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import math
 import random
@@ -42,10 +43,14 @@ from gateway.classify.learned.features import (  # noqa: E402
     MAX_CJK_CHARS,
     RULE_FLAGSHIP,
     STOPWORDS,
-    rule_features,
     text_features,
 )
-from gateway.classify.learned.model import BUILTIN_PATH, FORMAT, routing_score  # noqa: E402
+from gateway.classify.learned.model import (  # noqa: E402
+    BUILTIN_PATH,
+    FORMAT,
+    FlagshipModel,
+    routing_score,
+)
 from gateway.classify.normalize import BREAKS, fold_nfkc, nfkc, normalize_text  # noqa: E402
 
 #: Labelled sets kept for evaluation: read only to prove no training prompt is one of them.
@@ -53,16 +58,20 @@ EVAL_SETS = [
     ROOT.parent / "shared" / "eval" / "prompts_dev.csv",
     *sorted((ROOT / "tests" / "classify" / "data").glob("*.csv")),
 ]
+#: SHA-256 of every evaluation prompt (normalised): the check needs no copy of the dev set,
+#: so training leaves out the same prompts, and writes the same file, on any machine.
+EVAL_HASHES = Path(__file__).parent / "data" / "eval_prompt_hashes.txt"
 
 
 def featurize(
     classifier: Classifier, prompt: str, gazetteers: dict[str, frozenset[str]]
 ) -> list[str]:
-    normalized = fold_nfkc(nfkc(prompt))
+    text = nfkc(prompt)
+    normalized = fold_nfkc(text)
     categories = classifier.classify(prompt).categories
     features = text_features(normalized)
-    groups = [name for name, keys in gazetteers.items() if not keys.isdisjoint(features)]
-    return [*features, *rule_features(categories), *groups]
+    model = FlagshipModel({}, gazetteers, 0.0, (1.0, 0.0), 0.5, (), {})
+    return [*features, *model.group_features(features, categories, text)]
 
 
 def name_gazetteer(tags: Tags) -> frozenset[str]:
@@ -197,13 +206,20 @@ def is_cue(feature: str, cues: set[str]) -> bool:
     return not all(ordinary(word) for word in feature.split(" "))
 
 
-def eval_prompts() -> set[str]:
-    prompts: set[str] = set()
+def prompt_hash(prompt: str) -> str:
+    return hashlib.sha256(normalize_text(prompt).strip().encode()).hexdigest()
+
+
+def eval_prompt_hashes() -> set[str]:
+    """The hashes of the evaluation prompts: the committed list, plus those of every set
+    present here (a new probe, or the dev set where it is checked out, adds to the list)."""
+    hashes = set(EVAL_HASHES.read_text().split()) if EVAL_HASHES.exists() else set()
     for path in EVAL_SETS:
         if path.exists():
             with path.open(encoding="utf-8", newline="") as handle:
-                prompts.update(normalize_text(r["prompt"]).strip() for r in csv.DictReader(handle))
-    return prompts
+                hashes.update(prompt_hash(r["prompt"]) for r in csv.DictReader(handle))
+    EVAL_HASHES.write_text("".join(f"{h}\n" for h in sorted(hashes)))
+    return hashes
 
 
 def ece(probabilities: np.ndarray, labels: np.ndarray, bins: int = 10) -> float:
@@ -235,8 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     examples = list(generate(args.count, args.seed))
-    reserved = eval_prompts()
-    leaked = [e for e in examples if normalize_text(e.prompt).strip() in reserved]
+    reserved = eval_prompt_hashes()
+    leaked = [e for e in examples if prompt_hash(e.prompt) in reserved]
     if leaked:  # a generic prompt ("a logo for a bakery") can coincide: it is left out
         print(f"left out {len(leaked)} generated prompts that are also evaluation prompts")
         examples = [e for e in examples if e not in leaked]

@@ -24,6 +24,10 @@ BUILTIN_PATH = Path(__file__).parent / "flagship_model.json"
 FORMAT = "tiergate-flagship-model/1"
 
 
+def _written_as_name(word: str, text: str) -> bool:
+    return word.capitalize() in text or word.upper() in text
+
+
 def routing_score(rules_flagship: bool, p: float) -> float:
     """One number to rank prompts by need of the flagship: the rules' verdict first, the
     model's probability within it. ``(rules + p) / 2``: every prompt the rules send to the
@@ -82,23 +86,28 @@ class FlagshipModel:
             meta=data.get("meta", {}),
         )
 
-    def probability(self, normalized: str, categories: frozenset[Category]) -> float:
-        """P(flagship) for a normalised prompt whose rules fired ``categories``."""
+    def probability(self, normalized: str, categories: frozenset[Category], text: str) -> float:
+        """P(flagship) for a prompt (``text``, NFKC) whose normalised form is ``normalized``
+        and whose rules fired ``categories``."""
         get = self.weights.get
         features = text_features(normalized)
         margin = self.bias + sum(filter(None, map(get, features)))
-        for feature in self.group_features(features, categories):
+        for feature in self.group_features(features, categories, text):
             margin += get(feature, 0.0)
         z = self.platt[0] * margin + self.platt[1]
         return 1.0 / (1.0 + math.exp(-z)) if z > -500 else 0.0
 
-    def group_features(self, features: set[str], categories: frozenset[Category]) -> list[str]:
-        """The rules' verdict and one feature per gazetteer a prompt's n-grams hit (a known
-        anime character, series or illustrator: ``@anime_name``)."""
+    def group_features(
+        self, features: set[str], categories: frozenset[Category], text: str
+    ) -> list[str]:
+        """The rules' verdict and one feature per gazetteer the prompt hits (a known anime
+        character or series: ``@anime_name``): a two-word name in any case, a one-word name
+        written as a name (capitalised), so that "bubblegum" is not Princess Bubblegum."""
         found = rule_features(categories)
-        found.extend(
-            name for name, keys in self.gazetteers.items() if not keys.isdisjoint(features)
-        )
+        for name, keys in self.gazetteers.items():
+            hits = keys.intersection(features)
+            if any(" " in hit or _written_as_name(hit, text) for hit in hits):
+                found.append(name)
         return found
 
     @property
