@@ -44,7 +44,7 @@ from pathlib import Path
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway.classify import Classifier
+from gateway.classify import Classifier, ClassifierConfig
 from gateway.classify.evaluate import load_dataset
 
 DEV = Path("/work/shared/eval/prompts_dev.csv")
@@ -338,8 +338,11 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=15, help="timed calls per prompt")
     parser.add_argument("--runs", type=int, default=3, help="whole-table repetitions")
     parser.add_argument("--suite", action="append", help="only these suites (repeatable)")
+    parser.add_argument(
+        "--rules-only", action="store_true", help="time the rules without the learned model"
+    )
     args = parser.parse_args()
-    classifier = Classifier.from_config()
+    classifier = Classifier.from_config(ClassifierConfig(learned_model=not args.rules_only))
     chosen = {k: v for k, v in suites(args.dataset).items() if not args.suite or k in args.suite}
     results: dict[str, list[dict[str, tuple[float, float, float]]]] = {k: [] for k in chosen}
     for _ in range(args.runs):

@@ -151,6 +151,11 @@ class Classifier:
 
     def classify(self, prompt: str) -> Classification:
         """Score ``prompt`` in every category and collect the evidence."""
+        return self.analyse(prompt)[0]
+
+    def analyse(self, prompt: str) -> tuple[Classification, list[str], str]:
+        """``classify``, with the tokens and the NFKC text the learned model reads (training
+        featurises its prompts from exactly these)."""
         text = nfkc(prompt)
         normalized = fold_nfkc(text)
         rules: frozenset[int] | None = None
@@ -200,7 +205,7 @@ class Classifier:
         if not fired:
             fired.add(Category.GENERAL)
         categories = frozenset(fired)
-        return Classification(
+        classification = Classification(
             scores=MappingProxyType(scores),
             categories=categories,
             evidence=MappingProxyType(
@@ -210,8 +215,9 @@ class Classifier:
             literal_text_tokens=sum(s.token_count for s in spans),
             flagship_p=None
             if self.model is None
-            else self.model.probability(normalized, categories, text),
+            else self.model.probability(tokens, categories, text),
         )
+        return classification, tokens, text
 
     def _rules_of(self, pieces: Iterable[str]) -> frozenset[int]:
         """The unquoted-text rules a prompt's pieces could trigger (memoised by piece)."""

@@ -12,9 +12,9 @@ import yaml
 from gateway.classify import Classifier, ClassifierConfig
 from gateway.classify.evaluate import evaluate, load_dataset, tier_at
 from gateway.classify.learned import FlagshipModel, ModelFileError, routing_score, text_features
-from gateway.classify.learned.features import MAX_CHARS, MAX_CJK_CHARS
+from gateway.classify.learned.features import MAX_CJK_CHARS, MAX_TOKENS
 from gateway.classify.learned.model import BUILTIN_PATH, share_at, threshold_for_share
-from gateway.classify.normalize import normalize_text
+from gateway.classify.normalize import normalize_text, tokenize
 from gateway.cli import main
 from gateway.explain import explain_prompt, explain_text
 from gateway.pipeline.routing import decide_route, score_threshold
@@ -45,18 +45,22 @@ def classifier() -> Classifier:
 # --- features and file ----------------------------------------------------------------------
 
 
+def features_of(prompt: str) -> set[str]:
+    return text_features(tokenize(normalize_text(prompt)))
+
+
 def test_features_fold_digits_and_cut_long_prompts() -> None:
-    assert {"00mm", "f", "0"} <= text_features(normalize_text("85mm f/1.4"))
-    long = normalize_text("masterpiece, " * 200)
-    assert text_features(long) == text_features(long[:MAX_CHARS])
+    assert {"00mm", "f", "0", "00mm f"} <= features_of("85mm f/1.4")
+    tokens = tokenize(normalize_text("masterpiece, " * 100 + "ghibli"))
+    assert text_features(tokens) == text_features(tokens[:MAX_TOKENS])
+    assert "ghibli" not in text_features(tokens)
 
 
 def test_cjk_prompts_give_character_ngrams_of_their_opening() -> None:
-    features = text_features(normalize_text("吉卜力风格的小镇"))
+    features = features_of("吉卜力风格的小镇")
     assert {"吉", "吉卜", "卜力", "风格"} <= features
-    long = "猫" * 50 + "龙" * 200
-    assert "龙" in text_features(long) and "龙龙" in text_features(long)
-    assert "虎" not in text_features("猫" * MAX_CJK_CHARS + "虎")
+    assert {"龙", "龙龙"} <= features_of("猫" * 50 + "龙" * 200)
+    assert "虎" not in features_of("猫" * MAX_CJK_CHARS + "虎")
 
 
 def test_the_shipped_model_loads_and_scores_deterministically(classifier: Classifier) -> None:
@@ -72,7 +76,7 @@ def test_the_shipped_model_loads_and_scores_deterministically(classifier: Classi
     [
         ("not json", "Expecting value"),
         ('{"format": "something-else"}', "not a tiergate-flagship-model/1 file"),
-        ('{"format": "tiergate-flagship-model/1", "max_chars": 5}', "trained on other features"),
+        ('{"format": "tiergate-flagship-model/1", "features": [5, 5]}', "trained on other features"),
     ],
 )
 def test_a_bad_model_file_is_refused_with_its_path(

@@ -39,8 +39,8 @@ from wordfreq import zipf_frequency  # noqa: E402
 from gateway.classify import Classifier, ClassifierConfig  # noqa: E402
 from gateway.classify.learned.features import (  # noqa: E402
     CJK_FUNCTION_CHARS,
-    MAX_CHARS,
     MAX_CJK_CHARS,
+    MAX_TOKENS,
     RULE_FLAGSHIP,
     STOPWORDS,
     text_features,
@@ -51,7 +51,7 @@ from gateway.classify.learned.model import (  # noqa: E402
     FlagshipModel,
     routing_score,
 )
-from gateway.classify.normalize import BREAKS, fold_nfkc, nfkc, normalize_text  # noqa: E402
+from gateway.classify.normalize import BREAKS, normalize_text, tokenize  # noqa: E402
 
 #: Labelled sets kept for evaluation: read only to prove no training prompt is one of them.
 EVAL_SETS = [
@@ -66,10 +66,9 @@ EVAL_HASHES = Path(__file__).parent / "data" / "eval_prompt_hashes.txt"
 def featurize(
     classifier: Classifier, prompt: str, gazetteers: dict[str, frozenset[str]]
 ) -> list[str]:
-    text = nfkc(prompt)
-    normalized = fold_nfkc(text)
-    categories = classifier.classify(prompt).categories
-    features = text_features(normalized)
+    classification, tokens, text = classifier.analyse(prompt)
+    categories = classification.categories
+    features = text_features(tokens)
     model = FlagshipModel({}, gazetteers, 0.0, (1.0, 0.0), 0.5, (), {})
     return [*features, *model.group_features(features, categories, text)]
 
@@ -117,13 +116,13 @@ def name_gazetteer(tags: Tags) -> frozenset[str]:
         for tag in tags.names[category]:
             for name in (tag, *tags.aliases.get(tag, ())):
                 text = normalize_text(name.replace("_", " ").replace("(", " ").replace(")", " "))
-                for feature in text_features(text):
+                for feature in text_features(tokenize(text)):
                     words = feature.split(" ")
                     if any(w in STOPWORDS for w in words) or all(plain(w) for w in words):
                         continue
                     keys.add(feature)
     for name in (*vocab.ANIME_CREATORS, *vocab.ANIME_TITLES):
-        for feature in text_features(normalize_text(name)):
+        for feature in text_features(tokenize(normalize_text(name))):
             words = feature.split(" ")
             if not any(w in STOPWORDS for w in words) and not all(plain(w) for w in words):
                 keys.add(feature)
@@ -179,7 +178,9 @@ def cue_vocabulary(tags: Tags) -> set[str]:
     ]
     cues: set[str] = set()
     for phrase in phrases:
-        features = text_features(normalize_text(phrase.replace("{", " ").replace("}", " ")))
+        features = text_features(
+            tokenize(normalize_text(phrase.replace("{", " ").replace("}", " ")))
+        )
         unigrams = {f for f in features if " " not in f}
         if len(unigrams) == 1 and len(features) == 1:
             cues.update(unigrams)
@@ -199,7 +200,7 @@ def is_cue(feature: str, cues: set[str]) -> bool:
         return False
     if not feature.isascii():
         if _CJK.search(feature):  # CJK character unigrams and bigrams, not runs or mixes
-            return len(feature) <= 2 and feature not in CJK_FUNCTION_CHARS
+            return len(feature) <= 2 and " " not in feature and feature not in CJK_FUNCTION_CHARS
         return not all(w in STOPWORDS for w in feature.split(" "))
     if feature in cues:
         return True
@@ -335,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     kinds = Counter(e.kind for e in examples)
     payload = {
         "format": FORMAT,
-        "max_chars": [MAX_CHARS, MAX_CJK_CHARS],
+        "features": [MAX_TOKENS, MAX_CJK_CHARS],
         "bias": round(float(model.intercept_[0]), 6),
         "platt": [round(a, 6), round(b, 6)],
         "weights": weights,

@@ -1,6 +1,6 @@
 """The learned flagship scorer: a calibrated logistic model over n-grams and the rules' verdict.
 
-``FlagshipModel.builtin().probability(normalized, categories, text)`` is the probability that a
+``FlagshipModel.builtin().probability(tokens, categories, text)`` is the probability that a
 prompt needs the flagship tier; the weights ship as ``flagship_model.json`` and are produced by
 ``make train-classifier`` (``training/classifier/``).
 """

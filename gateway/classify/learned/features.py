@@ -1,23 +1,26 @@
 """The model's input: word n-grams, CJK character n-grams and the rules' verdict.
 
 One definition serves training and serving, so what the model was fitted on is what it sees.
-Only the first ``MAX_CHARS`` characters of a prompt are read: the cue that a prompt needs the
-flagship is in its first clauses, and this bounds the cost on 4,000-character tag lists.
+Only the first ``MAX_TOKENS`` tokens of a prompt are read: the cue that a prompt needs the
+flagship is in its first clauses, and this bounds the cost on 4,000-character tag lists. The
+tokens are the rules' own (no second tokenisation).
 """
 
 from __future__ import annotations
 
+import itertools
 import operator
 import re
+from collections.abc import Sequence
 
 from gateway.classify.categories import FLAGSHIP_CATEGORIES, Category
-from gateway.classify.normalize import tokenize
 
-MAX_CHARS = 384
-#: A prompt with Chinese, Japanese or Korean is read for its first 96 characters: a CJK
+MAX_TOKENS = 64
+#: Of those tokens' Chinese, Japanese and Korean text, the first 64 characters: a CJK
 #: character carries about a word, and each makes two n-grams.
-MAX_CJK_CHARS = 96
+MAX_CJK_CHARS = 64
 _DIGITS = str.maketrans("123456789", "000000000")
+_DIGIT = re.compile("[1-9]")
 _CJK_RUN = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]+")
 #: Rule features: one per fired category, one for "the rules alone pick the flagship".
 RULE_FLAGSHIP = "@flagship"
@@ -206,31 +209,28 @@ CJK_FUNCTION_CHARS = frozenset(
 )
 
 
-def text_features(normalized: str) -> set[str]:
-    """Tokens and adjacent-token bigrams (digits folded to 0), and character unigrams and
-    bigrams of Chinese, Japanese and Korean runs, of the first ``MAX_CHARS`` characters
-    (``MAX_CJK_CHARS`` if the prompt has CJK).
+def text_features(tokens: Sequence[str]) -> set[str]:
+    """The first ``MAX_TOKENS`` of a prompt's tokens (``normalize.tokenize`` of its normalised
+    text, as the rules made them) and their adjacent pairs, digits folded to 0; and character
+    unigrams and bigrams of the first ``MAX_CJK_CHARS`` Chinese, Japanese and Korean ones.
 
     A superset, built at C speed: n-grams with punctuation or of function words are produced
     too, and simply have no weight (training learns none for them; see ``STOPWORDS``).
     """
-    text = normalized[:MAX_CHARS]
-    cjk = not text.isascii() and _CJK_RUN.search(text) is not None
-    if cjk:
-        text = text[:MAX_CJK_CHARS]
-    text = text.translate(_DIGITS)
-    tokens = tokenize(text)
-    features = set(tokens)
-    features.update(map(_join_pair, tokens, tokens[1:]))
-    if cjk:
-        for run in _CJK_RUN.findall(text):
-            features.update(run)
-            features.update(map(operator.add, run, run[1:]))
+    joined = " ".join(tokens[:MAX_TOKENS])
+    if _DIGIT.search(joined):  # translate is slow on non-ASCII text: only when needed
+        joined = joined.translate(_DIGITS)
+    head = joined.split(" ")
+    features = set(head)
+    features.update(map(" ".join, itertools.pairwise(head)))
+    if not joined.isascii():
+        # The CJK runs, a space between two, cut to the budget: two set updates in all. A
+        # pair across runs has the space in it, and no weight.
+        cjk = " ".join(_CJK_RUN.findall(joined))[:MAX_CJK_CHARS]
+        features.update(cjk)
+        features.update(map(operator.add, cjk, cjk[1:]))
+        features.discard(" ")
     return features
-
-
-def _join_pair(first: str, second: str) -> str:
-    return f"{first} {second}"
 
 
 def rule_features(categories: frozenset[Category]) -> list[str]:

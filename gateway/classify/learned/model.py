@@ -14,8 +14,8 @@ from typing import Any
 
 from gateway.classify.categories import Category
 from gateway.classify.learned.features import (
-    MAX_CHARS,
     MAX_CJK_CHARS,
+    MAX_TOKENS,
     rule_features,
     text_features,
 )
@@ -73,8 +73,8 @@ class FlagshipModel:
             raise ModelFileError(f"{path}: {exc}") from exc
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ModelFileError(f"{path}: not a {FORMAT} file")
-        if data.get("max_chars") != [MAX_CHARS, MAX_CJK_CHARS]:
-            raise ModelFileError(f"{path}: trained on other features ({data.get('max_chars')})")
+        if data.get("features") != [MAX_TOKENS, MAX_CJK_CHARS]:
+            raise ModelFileError(f"{path}: trained on other features ({data.get('features')})")
         a, b = data["platt"]
         return cls(
             weights=data["weights"],
@@ -86,11 +86,13 @@ class FlagshipModel:
             meta=data.get("meta", {}),
         )
 
-    def probability(self, normalized: str, categories: frozenset[Category], text: str) -> float:
-        """P(flagship) for a prompt (``text``, NFKC) whose normalised form is ``normalized``
+    def probability(
+        self, tokens: Sequence[str], categories: frozenset[Category], text: str
+    ) -> float:
+        """P(flagship) for a prompt (``text``, NFKC) whose normalised tokens are ``tokens``
         and whose rules fired ``categories``."""
         get = self.weights.get
-        features = text_features(normalized)
+        features = text_features(tokens)
         margin = self.bias + sum(filter(None, map(get, features)))
         for feature in self.group_features(features, categories, text):
             margin += get(feature, 0.0)
