@@ -25,7 +25,7 @@ KEEP = {
     "0": ("general", 2500),
     "1": ("artist", 1200),
     "3": ("copyright", 2000),
-    "4": ("character", 6000),
+    "4": ("character", 10000),
 }
 #: Tags with any of these substrings are dropped (sexual content, gore, site metadata).
 BLOCKED = (

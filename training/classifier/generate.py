@@ -272,13 +272,20 @@ _QUALIFIER = re.compile(r"_?\(([^)]*)\)")
 
 
 def display_name(tag: str, rng: random.Random) -> tuple[str, str | None]:
-    """``kamado_tanjirou`` -> "Kamado Tanjirou" or "Tanjirou Kamado"; the qualifier
-    (``(genshin_impact)``) comes back as the series, if any."""
+    """``kamado_tanjirou`` -> "Kamado Tanjirou", "Tanjirou Kamado" or just "Tanjirou" (prompts
+    often name a character by one name); the qualifier (``(genshin_impact)``) comes back as
+    the series, if any."""
     match = _QUALIFIER.search(tag)
     series = match.group(1).replace("_", " ") if match else None
     words = _QUALIFIER.sub("", tag).strip("_.").split("_")
-    if len(words) == 2 and rng.random() < 0.5:
-        words.reverse()
+    if len(words) == 2:
+        roll = rng.random()
+        if roll < 0.3:
+            words = [words[-1]]  # the given name, in the tag's Japanese order
+        elif roll < 0.4:
+            words = [words[0]]
+        elif roll < 0.7:
+            words.reverse()
     name = " ".join(words)
     if rng.random() < 0.7:
         name = name.title()

@@ -39,6 +39,7 @@ from wordfreq import zipf_frequency  # noqa: E402
 from gateway.classify import Classifier, ClassifierConfig  # noqa: E402
 from gateway.classify.learned.features import (  # noqa: E402
     CJK_FUNCTION_CHARS,
+    FOLD_DIGITS,
     MAX_CJK_CHARS,
     MAX_TOKENS,
     RULE_FLAGSHIP,
@@ -63,14 +64,24 @@ EVAL_SETS = [
 EVAL_HASHES = Path(__file__).parent / "data" / "eval_prompt_hashes.txt"
 
 
-def featurize(
-    classifier: Classifier, prompt: str, gazetteers: dict[str, frozenset[str]]
-) -> list[str]:
+def featurize(classifier: Classifier, prompt: str, model: FlagshipModel) -> list[str]:
     classification, tokens, text = classifier.analyse(prompt)
     categories = classification.categories
     features = text_features(tokens)
-    model = FlagshipModel({}, gazetteers, 0.0, (1.0, 0.0), 0.5, (), {})
     return [*features, *model.group_features(features, categories, text)]
+
+
+def tag_phrases(tags: Tags) -> frozenset[str]:
+    """The general tags of the dictionary as features: two-word tags ("motion lines") and
+    one-word tags that are no ordinary word ("1girl", "ahoge", "serafuku")."""
+    phrases: set[str] = set()
+    for tag in tags.names["general"]:
+        tokens = tokenize(normalize_text(tag.replace("_", " ")))
+        if len(tokens) == 2 and not any(t in STOPWORDS for t in tokens):
+            phrases.add(" ".join(tokens).translate(FOLD_DIGITS))
+        elif len(tokens) == 1 and not ordinary(tokens[0]):
+            phrases.add(tokens[0].translate(FOLD_DIGITS))
+    return frozenset(phrases)
 
 
 def name_gazetteer(tags: Tags) -> frozenset[str]:
@@ -262,7 +273,9 @@ def main(argv: list[str] | None = None) -> int:
     classifier = Classifier.from_config(ClassifierConfig(learned_model=False))
     tags = Tags()
     gazetteers = {ANIME_NAME: name_gazetteer(tags)}
-    rows = [featurize(classifier, e.prompt, gazetteers) for e in examples]
+    phrases = tag_phrases(tags)
+    groups = FlagshipModel({}, gazetteers, phrases, 0.0, (1.0, 0.0), 0.5, (), {})
+    rows = [featurize(classifier, e.prompt, groups) for e in examples]
     labels = np.array([1 if e.flagship else 0 for e in examples])
     order = list(range(len(examples)))
     random.Random(args.seed).shuffle(order)
@@ -341,6 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         "platt": [round(a, 6), round(b, 6)],
         "weights": weights,
         "gazetteers": {name: sorted(keys) for name, keys in gazetteers.items()},
+        "tag_phrases": sorted(phrases),
         "threshold": threshold,
         "reference": sorted(
             round(routing_score(bool(r), float(p)), 4)
@@ -355,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
             "kinds": {g.__name__: kinds[g.__name__] for g, _, _ in RECIPE},
             "features": len(weights),
             "gazetteer_keys": {name: len(keys) for name, keys in gazetteers.items()},
+            "tag_phrases": len(phrases),
             "features_considered": len(frequent),
             "flagship_examples_without_a_cue_left_out": len(blind),
             "c": args.c,

@@ -19,7 +19,7 @@ MAX_TOKENS = 64
 #: Of those tokens' Chinese, Japanese and Korean text, the first 64 characters: a CJK
 #: character carries about a word, and each makes two n-grams.
 MAX_CJK_CHARS = 64
-_DIGITS = str.maketrans("123456789", "000000000")
+FOLD_DIGITS = str.maketrans("123456789", "000000000")
 _DIGIT = re.compile("[1-9]")
 _CJK_RUN = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]+")
 #: Rule features: one per fired category, one for "the rules alone pick the flagship".
@@ -219,7 +219,7 @@ def text_features(tokens: Sequence[str]) -> set[str]:
     """
     joined = " ".join(tokens[:MAX_TOKENS])
     if _DIGIT.search(joined):  # translate is slow on non-ASCII text: only when needed
-        joined = joined.translate(_DIGITS)
+        joined = joined.translate(FOLD_DIGITS)
     head = joined.split(" ")
     features = set(head)
     features.update(map(" ".join, itertools.pairwise(head)))

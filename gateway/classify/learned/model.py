@@ -22,6 +22,8 @@ from gateway.classify.learned.features import (
 
 BUILTIN_PATH = Path(__file__).parent / "flagship_model.json"
 FORMAT = "tiergate-flagship-model/1"
+TAG_LIST = "@tag_list"
+TAG_LIST_MIN = 3
 
 
 def _written_as_name(word: str, text: str) -> bool:
@@ -46,14 +48,16 @@ class FlagshipModel:
     """``p = sigmoid(a * (bias + sum of the weights of the features present) + b)``.
 
     ``gazetteers`` map a feature name to n-grams any of which sets it (names the training set
-    drew from, so that a name seen once counts like one seen often). ``threshold`` is the
-    probability at or above which the model says flagship when no share
-    target is set; ``reference`` holds the sorted probabilities of a reference set, from which
-    ``threshold_for_share`` reads the threshold that sends a given share of it to the flagship.
+    drew from, so that a name seen once counts like one seen often); three of the booru tags
+    in ``tag_phrases`` set ``@tag_list``. ``threshold`` is the probability at or above which
+    the model sends a prompt the rules call efficient to the flagship when no share target is
+    set; ``reference`` holds the sorted routing scores (``routing_score``) of a reference set,
+    from which ``threshold_for_share`` reads the score threshold for a given share.
     """
 
     weights: Mapping[str, float]
     gazetteers: Mapping[str, frozenset[str]]
+    tag_phrases: frozenset[str]
     bias: float
     platt: tuple[float, float]
     threshold: float
@@ -79,6 +83,7 @@ class FlagshipModel:
         return cls(
             weights=data["weights"],
             gazetteers={k: frozenset(v) for k, v in data.get("gazetteers", {}).items()},
+            tag_phrases=frozenset(data.get("tag_phrases", ())),
             bias=float(data["bias"]),
             platt=(float(a), float(b)),
             threshold=float(data["threshold"]),
@@ -104,12 +109,15 @@ class FlagshipModel:
     ) -> list[str]:
         """The rules' verdict and one feature per gazetteer the prompt hits (a known anime
         character or series: ``@anime_name``): a two-word name in any case, a one-word name
-        written as a name (capitalised), so that "bubblegum" is not Princess Bubblegum."""
+        written as a name (capitalised), so that "bubblegum" is not Princess Bubblegum; and
+        ``@tag_list`` for a prompt with three or more booru tag phrases ("motion lines")."""
         found = rule_features(categories)
         for name, keys in self.gazetteers.items():
             hits = keys.intersection(features)
             if any(" " in hit or _written_as_name(hit, text) for hit in hits):
                 found.append(name)
+        if len(self.tag_phrases.intersection(features)) >= TAG_LIST_MIN:
+            found.append(TAG_LIST)
         return found
 
     @property
