@@ -11,7 +11,7 @@ from gateway.pipeline.routing import (
     decide_route,
     model_tier,
     rules_tier,
-    score_threshold,
+    share_setting,
 )
 from gateway.policy.schema import Policy
 from gateway.verify.plan import verify_plan
@@ -73,8 +73,7 @@ def model_view(policy: Policy, team: str, classification: Classification) -> dic
     p = classification.flagship_p
     if p is None:
         return {"enabled": False}
-    team_policy = policy.teams[team]
-    threshold = score_threshold(policy, team_policy)
+    target, threshold = share_setting(policy, policy.teams[team])
     score = routing_score(classification.rules_flagship, p)
     flagship = model_tier(policy)
     by_rules = rules_tier(policy, classification)[0]
@@ -83,7 +82,7 @@ def model_view(policy: Policy, team: str, classification: Classification) -> dic
         "flagship_p": round(p, 4),
         "routing_score": round(score, 4),
         "threshold": round(threshold, 4),
-        "share_target": team_policy.flagship_share_target or policy.routing.flagship_share_target,
+        "share_target": target,
         "says": "flagship" if score >= threshold else "not flagship",
         "flagship_tier": flagship,
         "changed_tier": (score >= threshold) != (by_rules == flagship),

@@ -120,18 +120,25 @@ def model_tier(policy: Policy) -> str | None:
     return next((t for t in policy.routing.precedence if t in wanted), None)
 
 
-def score_threshold(policy: Policy, team: Team | None = None) -> float:
-    """The routing-score threshold in force: the team's, else the routing section's, each as
-    an explicit threshold or read off the model's reference set for a target share; else the
-    model's default (rules' flagship prompts stay, others go at ``p >= threshold``)."""
+def share_setting(policy: Policy, team: Team | None = None) -> tuple[float | None, float]:
+    """(target share or None, routing-score threshold) in force for a team: the first of the
+    team and the routing section that sets either, as an explicit threshold or a target read
+    off the model's reference set; else no target and the model's default (rules' flagship
+    prompts stay, others go at ``p >= threshold``)."""
     for source in (team, policy.routing):
         if source is None:
             continue
         if source.flagship_threshold is not None:
-            return source.flagship_threshold
+            return None, source.flagship_threshold
         if source.flagship_share_target is not None:
-            return _threshold_for_share(source.flagship_share_target)
-    return FlagshipModel.builtin().default_score_threshold
+            target = source.flagship_share_target
+            return target, _threshold_for_share(target)
+    return None, FlagshipModel.builtin().default_score_threshold
+
+
+def score_threshold(policy: Policy, team: Team | None = None) -> float:
+    """The routing-score threshold in force for a team (``share_setting``)."""
+    return share_setting(policy, team)[1]
 
 
 @cache

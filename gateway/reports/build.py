@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Literal
 
-from gateway.pipeline.routing import MODEL_REASON, model_tier, score_threshold
+from gateway.pipeline.routing import MODEL_REASON, model_tier, share_setting
 from gateway.policy.schema import Budget, Policy
 from gateway.reports.model import (
     BudgetUsage,
@@ -148,26 +148,14 @@ def flagship_share(policy: Policy, team: str, total: Mapping[str, int]) -> Flags
     flagship = 0
     if tier is not None:
         flagship = total.get(f"tier:{tier}:requests", 0) - total.get(f"reason:forced:{tier}", 0)
-    team_policy = policy.teams.get(team)
-    # The first of the team and the routing section that sets the trade decides it; a
-    # threshold set there means no target.
-    setting = next(
-        (
-            source
-            for source in (team_policy, policy.routing)
-            if source is not None
-            and (source.flagship_share_target is not None or source.flagship_threshold is not None)
-        ),
-        None,
-    )
-    target = setting.flagship_share_target if setting is not None else None
+    target, threshold = share_setting(policy, policy.teams.get(team))
     return FlagshipShare(
         tier=tier,
         routed_requests=routed,
         flagship_requests=flagship,
         share=round(flagship / routed, 4) if routed > 0 else None,
         target=target,
-        threshold=round(score_threshold(policy, team_policy), 4),
+        threshold=round(threshold, 4),
         model_changed=total.get(f"reason:{MODEL_REASON}", 0),
     )
 

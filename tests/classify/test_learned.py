@@ -76,7 +76,16 @@ def test_the_shipped_model_loads_and_scores_deterministically(classifier: Classi
     [
         ("not json", "Expecting value"),
         ('{"format": "something-else"}', "not a tiergate-flagship-model/1 file"),
-        ('{"format": "tiergate-flagship-model/1", "features": [5, 5]}', "trained on other features"),
+        (
+            '{"format": "tiergate-flagship-model/1", "features": [5, 5]}',
+            "trained on other features",
+        ),
+        (
+            json.dumps(
+                {"format": "tiergate-flagship-model/1", "features": [MAX_TOKENS, MAX_CJK_CHARS]}
+            ),
+            "malformed",
+        ),
     ],
 )
 def test_a_bad_model_file_is_refused_with_its_path(

@@ -79,6 +79,13 @@ class FlagshipModel:
             raise ModelFileError(f"{path}: not a {FORMAT} file")
         if data.get("features") != [MAX_TOKENS, MAX_CJK_CHARS]:
             raise ModelFileError(f"{path}: trained on other features ({data.get('features')})")
+        try:
+            return cls._from_data(data)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(f"{path}: malformed ({exc!r})") from exc
+
+    @classmethod
+    def _from_data(cls, data: dict[str, Any]) -> FlagshipModel:
         a, b = data["platt"]
         return cls(
             weights=data["weights"],
