@@ -81,7 +81,10 @@ async def test_reading_runs_off_the_event_loop(reader: OcrReader) -> None:
     elapsed = time.perf_counter() - started
     ticker.cancel()
     assert reading.text == "Summer Sale"
-    assert ticks >= int(elapsed / 0.01) // 2  # the loop kept running while OCR worked
+    # The loop kept running while OCR worked: blocked, it would tick once or not at all. (A
+    # fifth of the ideal rate, not a half: on a 2-core machine under load the ticker gets the
+    # core less often, and that is not the loop being blocked.)
+    assert ticks >= max(5, int(elapsed / 0.01) // 5)
 
 
 async def test_a_closed_reader_opens_again_for_an_app_that_serves_again() -> None:
