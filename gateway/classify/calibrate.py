@@ -143,17 +143,18 @@ def calibrate_command(args: argparse.Namespace) -> int:
     results = [calibrate(scored, target, model) for target in targets]
     rules_share = sum(s.score >= 0.5 for s in scored) / len(scored)
     default = model.default_score_threshold
+    default_share = share_at(sorted(s.score for s in scored), default)
     if args.json:
         payload = {
             "rows": len(scored),
             "rules_share": round(rules_share, 4),
             "default_threshold": default,
-            "default_share": round(share_at(sorted(s.score for s in scored), default), 4),
+            "default_share": round(default_share, 4),
             "targets": [r.to_dict() for r in results],
         }
         print(json.dumps(payload, indent=2))
         return 0
-    print(_table(len(scored), rules_share, default, scored, results))
+    print(_table(len(scored), rules_share, default, default_share, results))
     return 0
 
 
@@ -161,12 +162,11 @@ def _table(
     rows: int,
     rules_share: float,
     default: float,
-    scored: Sequence[Scored],
+    default_share: float,
     results: Sequence[Calibration],
 ) -> str:
     pct = "{:.1%}".format
     labelled = results and results[0].tier_accuracy is not None
-    default_share = share_at(sorted(s.score for s in scored), default)
     lines = [
         f"rows: {rows}; the rules alone send {pct(rules_share)} to the flagship, the shipped "
         f"default (threshold {default:.4f}) {pct(default_share)}",

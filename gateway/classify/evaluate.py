@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.classify.categories import FLAGSHIP_CATEGORIES, Category
+from gateway.classify.categories import Category
 from gateway.classify.classification import Classification
 from gateway.classify.classifier import Classifier, _encoding
 from gateway.classify.config import ClassifierConfig
@@ -103,7 +103,7 @@ def default_tier_of(classification: Classification) -> str:
 
 def tier_at(classification: Classification, score_threshold: float | None) -> str:
     """Flagship or efficient at a routing-score threshold (None: the model's default)."""
-    rules = bool(classification.categories & FLAGSHIP_CATEGORIES)
+    rules = classification.rules_flagship
     if classification.flagship_p is None:
         return FLAGSHIP if rules else EFFICIENT
     if score_threshold is None:

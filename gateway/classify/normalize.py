@@ -15,11 +15,12 @@ _NEEDS_DECOMPOSITION = re.compile(r"[\u00c0-\u02af\u0370-\u04ff\u1e00-\u1fff\u30
 _COMBINING = re.compile(r"[\u0300-\u036f\u3099\u309a]+")
 _DIGIT_SPACE_DIGIT = re.compile(r"\d \d")
 _SPACED_DIGITS = re.compile(r"(?<=\b\d) (?=\d\b)")
-_CJK_CLASS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
+#: The Chinese, Japanese and Korean characters (kana, CJK ideographs, Hangul), as a regex class.
+CJK_CLASS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
 # Words; a run of Chinese/Japanese/Korean characters is its own token, so a Latin word glued to
 # it ("アプリのuiデザイン") is still a word.
-_TOKEN = re.compile(rf"[^\W_{_CJK_CLASS}]+|[{_CJK_CLASS}]+|[.,;:!?()\[\]{{}}|/\n。，、；：！？]")
-_CJK = re.compile(f"[{_CJK_CLASS}]")
+_TOKEN = re.compile(rf"[^\W_{CJK_CLASS}]+|[{CJK_CLASS}]+|[.,;:!?()\[\]{{}}|/\n。，、；：！？]")
+_CJK = re.compile(f"[{CJK_CLASS}]")
 # The same tokens for an ASCII text, where the class of word characters is just [a-zA-Z0-9]
 # (about a third faster on long prompts of tags).
 _ASCII_TOKEN = re.compile(r"[a-zA-Z0-9]+|[.,;:!?()\[\]{}|/\n]")

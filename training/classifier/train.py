@@ -18,7 +18,6 @@ import hashlib
 import json
 import math
 import random
-import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -52,7 +51,7 @@ from gateway.classify.learned.model import (  # noqa: E402
     FlagshipModel,
     routing_score,
 )
-from gateway.classify.normalize import BREAKS, normalize_text, tokenize  # noqa: E402
+from gateway.classify.normalize import BREAKS, has_cjk, normalize_text, tokenize  # noqa: E402
 
 #: Labelled sets kept for evaluation: read only to prove no training prompt is one of them.
 EVAL_SETS = [
@@ -141,7 +140,6 @@ def name_gazetteer(tags: Tags) -> frozenset[str]:
 
 
 ANIME_NAME = "@anime_name"
-_CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
 #: A word at least this frequent (Zipf scale: 3.6 is about 4 per million words) in English or
 #: a major European language is ordinary, unless a cue list names it.
 ORDINARY_ZIPF = 3.6
@@ -210,7 +208,7 @@ def is_cue(feature: str, cues: set[str]) -> bool:
     if any(char in BREAKS for char in feature):
         return False
     if not feature.isascii():
-        if _CJK.search(feature):  # CJK character unigrams and bigrams, not runs or mixes
+        if has_cjk(feature):  # CJK character unigrams and bigrams, not runs or mixes
             return len(feature) <= 2 and " " not in feature and feature not in CJK_FUNCTION_CHARS
         return not all(w in STOPWORDS for w in feature.split(" "))
     if feature in cues:

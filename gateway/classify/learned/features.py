@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 
 from gateway.classify.categories import FLAGSHIP_CATEGORIES, Category
+from gateway.classify.normalize import CJK_CLASS
 
 MAX_TOKENS = 64
 #: Of those tokens' Chinese, Japanese and Korean text, the first 64 characters: a CJK
@@ -21,7 +22,7 @@ MAX_TOKENS = 64
 MAX_CJK_CHARS = 64
 FOLD_DIGITS = str.maketrans("123456789", "000000000")
 _DIGIT = re.compile("[1-9]")
-_CJK_RUN = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]+")
+_CJK_RUN = re.compile(f"[{CJK_CLASS}]+")
 #: Rule features: one per fired category, one for "the rules alone pick the flagship".
 RULE_FLAGSHIP = "@flagship"
 RULE_PREFIX = "@"
