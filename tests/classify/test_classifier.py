@@ -84,6 +84,21 @@ CASES: list[tuple[str, set[Category], set[Category]]] = [
     ("浮世絵風の富士山", {A}, {G}),
     ("аниме девушка с мечом", {A}, {G}),
     ("二次元少女", {A}, {G}),
+    # photographic kit and technique without the word, in several languages
+    ("a hummingbird at a feeder, high-speed flash, black background", {P}, {G}),
+    ("a beetle on a leaf, focus stacked from 40 frames", {P}, {G}),
+    ("a skier dropping off a cornice, helmet cam", {P}, {G}),
+    ("a waterfall in a forest, ND filter, slow shutter", {P}, {G}),
+    ("50毫米镜头，咖啡馆里的女孩，背景虚化", {P}, {G}),
+    ("조리개 1.8, 아웃포커싱, 공원의 강아지", {P}, {G}),
+    ("Porträt eines Bäckers, Brennweite 85 mm, geringe Schärfentiefe", {P}, {G}),
+    ("портрет кузнеца, объектив 50 мм, боке", {P}, {G}),
+    ("a logo for a photo editing app", {M}, {P}),
+    # labels and lists of four or more text elements, without quotes
+    ("a nutrition label on a bottle of orange juice", {T}, {H}),
+    ("a notice board listing yoga, pilates, spinning, boxing and zumba", {T}, {H}),
+    ("a diagram of a flower with six labelled parts", {T}, {H}),
+    ("a bowl of apples, pears, plums and figs", {G}, {T}),
 ]
 
 
