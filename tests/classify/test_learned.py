@@ -121,6 +121,50 @@ def test_a_named_character_goes_to_the_flagship_with_the_models_reason(
 
 
 @pytest.mark.parametrize(
+    "prompt",
+    [
+        "Наруто бежит по крышам деревни",  # Cyrillic, read as "naruto"
+        "Луффи смеётся на носу корабля",  # a final "и" read as "y": "luffy"
+        "鸣人在雨中奔跑",  # Chinese
+        "ナルトが森を走っている",  # Japanese
+        "나루토가 숲에서 달린다",  # Korean, with a particle attached
+        "Goku eating noodles at a street stall",  # famous enough to be common in any text
+    ],
+)
+def test_a_known_name_in_any_script_goes_to_the_flagship(
+    classifier: Classifier, prompt: str
+) -> None:
+    result = classifier.classify(prompt)
+    decision = decide_route(make_policy(), "demo", "auto", result)
+    assert decision.tier == "flagship", (prompt, result.flagship_p)
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        # Objects that often carry text are no cue without it, nor with a short text.
+        "a birthday card with a drawing of a dinosaur",
+        "a protest sign that reads no more cuts",
+        "a postcard of a lighthouse on a cliff",
+        # An everyday word that is also a series' name in CJK script, and a Russian sentence.
+        "一件白色的连衣裙和一件ワンピース",
+        "Девушка читает книгу у окна",
+    ],
+)
+def test_look_alikes_of_names_and_text_stay_on_efficient(
+    classifier: Classifier, prompt: str
+) -> None:
+    decision = decide_route(make_policy(), "demo", "auto", classifier.classify(prompt))
+    assert decision.tier == "efficient", (prompt, classifier.classify(prompt).flagship_p)
+
+
+def test_the_name_gazetteer_keeps_famous_names_and_drops_words() -> None:
+    names = FlagshipModel.builtin().gazetteers["@anime_name"]
+    assert {"naruto", "goku", "pikachu", "路飞", "ナルト", "나루토"} <= names
+    assert not {"online", "cafe", "ワンピース", "孙悟空"} & names
+
+
+@pytest.mark.parametrize(
     "prompt", [PLAIN, "a watercolor of a lighthouse at dusk", "an app icon for a weather service"]
 )
 def test_ordinary_prompts_stay_on_efficient(classifier: Classifier, prompt: str) -> None:

@@ -218,12 +218,14 @@ class Tags:
     def __init__(self, path: Path = TAGS) -> None:
         by: dict[str, list[tuple[str, int]]] = {}
         self.aliases: dict[str, list[str]] = {}
+        self.counts: dict[str, int] = {}
         with path.open(encoding="utf-8", newline="") as handle:
             for record in csv.DictReader(handle):
                 tag, category = record["tag"], record["category"]
                 if any(w in tag for w in WESTERN):
                     continue
                 by.setdefault(category, []).append((tag, int(record["count"])))
+                self.counts[tag] = int(record["count"])
                 if record["aliases"]:
                     self.aliases[tag] = record["aliases"].split(";")
         self.names = {c: [t for t, _ in rows] for c, rows in by.items()}
@@ -420,9 +422,12 @@ def anime_artist(rng: random.Random, tags: Tags) -> str:
 
 def booru(rng: random.Random, tags: Tags) -> str:
     items: list[str] = []
-    if rng.random() < 0.5:
-        items += _pick(rng, QUALITY, rng.randint(1, 3))
-    items.append(rng.choice(COUNTS))
+    # Three in ten lists have no count or quality tag ("no humans, scenery, power lines"):
+    # the rules know "1girl", so only such lists teach the model what a tag list looks like.
+    if rng.random() < 0.7:
+        if rng.random() < 0.5:
+            items += _pick(rng, QUALITY, rng.randint(1, 3))
+        items.append(rng.choice(COUNTS))
     if rng.random() < 0.3:
         items.append(tags.draw(rng, "character")[0])
     if rng.random() < 0.2:
@@ -683,10 +688,24 @@ def headline(rng: random.Random, tags: Tags) -> str:
     text = rng.choice(v.SHORT_TEXTS)
     if rng.random() < 0.6:
         text = f'"{text}"'
-    prompt = f"{rng.choice(v.TEXT_OBJECTS)} {rng.choice(v.TEXT_VERBS)} {text}"
+    # The same objects as typography's: the text's length decides, never what carries it.
+    obj = rng.choice(v.TEXT_OBJECTS + v.TEXT_CARRIERS)
+    prompt = f"{obj} {rng.choice(v.TEXT_VERBS)} {text}"
     if rng.random() < 0.4:
         prompt += " " + rng.choice(v.PLACES)
     return prompt
+
+
+def carrier_plain(rng: random.Random, tags: Tags) -> str:
+    """A text-bearing object with no text given ("a birthday card design with balloons"): an
+    object that often carries text is no cue by itself."""
+    carrier = rng.choice(v.TEXT_CARRIERS + v.TEXT_OBJECTS)
+    return rng.choice(v.CARRIER_FRAMES).format(
+        c=carrier,
+        c_bare=carrier.split(" ", 1)[1],
+        d=rng.choice(v.CARRIER_DETAILS),
+        p=rng.choice(v.PLACES),
+    )
 
 
 def plain_tags(rng: random.Random, tags: Tags) -> str:
@@ -725,6 +744,7 @@ RECIPE: list[tuple[Generator, bool, float]] = [
     (lookalike, False, 0.04),
     (mockup, False, 0.08),
     (headline, False, 0.06),
+    (carrier_plain, False, 0.03),
     (plain_tags, False, 0.03),
     (lang_efficient, False, 0.07),
 ]

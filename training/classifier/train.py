@@ -80,7 +80,17 @@ def tag_phrases(tags: Tags) -> frozenset[str]:
             phrases.add(" ".join(tokens).translate(FOLD_DIGITS))
         elif len(tokens) == 1 and not ordinary(tokens[0]):
             phrases.add(tokens[0].translate(FOLD_DIGITS))
+        elif len(tokens) >= 2 and tags.counts[tag] >= COMMON_TAG_COUNT:
+            # The most used tags say "tag list" whatever their words: "no humans", "from
+            # below", "looking at viewer" (by its bigrams "looking at", "at viewer").
+            for first, second in zip(tokens, tokens[1:], strict=False):
+                if not (first in STOPWORDS and second in STOPWORDS):
+                    phrases.add(f"{first} {second}".translate(FOLD_DIGITS))
     return frozenset(phrases)
+
+
+#: A general tag used this often is a booru tag even when its words are everyday ones.
+COMMON_TAG_COUNT = 20_000
 
 
 def name_gazetteer(tags: Tags) -> frozenset[str]:
@@ -110,25 +120,31 @@ def name_gazetteer(tags: Tags) -> frozenset[str]:
         w for w in get_english_words_set(["web2"], lower=False, alpha=True) if w.islower()
     }
 
-    def plain(word: str) -> bool:
+    def plain(word: str, famous: bool = False) -> bool:
         return (
             word.isdigit()
             or len(word) < 3
-            or word in general
+            or (not famous and word in general)  # "naruto run" is a pose, Naruto a name
             or word in people
             or word in dictionary
             or word.removesuffix("s") in dictionary
-            or any(zipf_frequency(word, lang) >= NAME_ZIPF for lang in _LANGS)
+            or any(
+                zipf_frequency(word, lang) >= (FAMOUS_ZIPF if famous else NAME_ZIPF)
+                for lang in _LANGS
+            )
         )
 
     keys: set[str] = set()
     for category in ("character", "copyright"):
         for tag in tags.names[category]:
+            # A much-drawn name is frequent in any text because it is famous ("naruto",
+            # "goku", "pikachu"): word frequency cannot tell it from a word, the lists can.
+            famous = tags.counts[tag] >= FAMOUS_COUNT[category]
             for name in (tag, *tags.aliases.get(tag, ())):
                 text = normalize_text(name.replace("_", " ").replace("(", " ").replace(")", " "))
                 for feature in text_features(tokenize(text)):
                     words = feature.split(" ")
-                    if any(w in STOPWORDS for w in words) or all(plain(w) for w in words):
+                    if any(w in STOPWORDS for w in words) or all(plain(w, famous) for w in words):
                         continue
                     keys.add(feature)
     for name in (*vocab.ANIME_CREATORS, *vocab.ANIME_TITLES):
@@ -136,10 +152,21 @@ def name_gazetteer(tags: Tags) -> frozenset[str]:
             words = feature.split(" ")
             if not any(w in STOPWORDS for w in words) and not all(plain(w) for w in words):
                 keys.add(feature)
+    # Names fans write in Chinese, Japanese or Korean script, whole (``learned.names``).
+    for names in vocab.CJK_ANIME_NAMES.values():
+        keys.update(
+            normalize_text(n) for n in names if n not in vocab.CJK_AMBIGUOUS_NAMES and len(n) >= 2
+        )
     return frozenset(keys)
 
 
 ANIME_NAME = "@anime_name"
+#: Tags used at least this often name a character or series known well enough that its
+#: frequency in ordinary text does not make it a word.
+FAMOUS_COUNT = {"character": 1500, "copyright": 3000}
+#: ... up to this frequency: "naruto" (3.7 on the Zipf scale) is a name, "cafe" (4.1, in
+#: "Sword Art Online"'s neighbours) and "online" (5.4) are words.
+FAMOUS_ZIPF = 3.8
 #: A word at least this frequent (Zipf scale: 3.6 is about 4 per million words) in English or
 #: a major European language is ordinary, unless a cue list names it.
 ORDINARY_ZIPF = 3.6

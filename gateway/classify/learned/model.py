@@ -7,7 +7,7 @@ import itertools
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from gateway.classify.learned.features import (
     rule_features,
     text_features,
 )
+from gateway.classify.learned.names import CjkNames, cyrillic_readings
 
 BUILTIN_PATH = Path(__file__).parent / "flagship_model.json"
 FORMAT = "tiergate-flagship-model/1"
@@ -63,6 +64,13 @@ class FlagshipModel:
     threshold: float
     reference: Sequence[float]
     meta: Mapping[str, Any]
+    #: Per gazetteer, its names in Chinese, Japanese or Korean script (built from it).
+    cjk_names: Mapping[str, CjkNames] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.cjk_names:
+            names = {name: CjkNames(keys) for name, keys in self.gazetteers.items()}
+            object.__setattr__(self, "cjk_names", {k: v for k, v in names.items() if v})
 
     @classmethod
     @cache
@@ -116,13 +124,20 @@ class FlagshipModel:
     ) -> list[str]:
         """The rules' verdict and one feature per gazetteer the prompt hits (a known anime
         character or series: ``@anime_name``): a two-word name in any case, a one-word name
-        written as a name (capitalised), so that "bubblegum" is not Princess Bubblegum; and
+        written as a name (capitalised), so that "bubblegum" is not Princess Bubblegum, a
+        capitalised Cyrillic word that reads as one, or a name in CJK script; and
         ``@tag_list`` for a prompt with three or more booru tag phrases ("motion lines")."""
         found = rule_features(categories)
+        readings = cyrillic_readings(text)
         for name, keys in self.gazetteers.items():
             hits = keys.intersection(features)
-            if any(" " in hit or _written_as_name(hit, text) for hit in hits):
+            if (
+                any(" " in hit or _written_as_name(hit, text) for hit in hits)
+                or (readings and not keys.isdisjoint(readings))
+                or (name in self.cjk_names and self.cjk_names[name].found(features, text))
+            ):
                 found.append(name)
+        found += readings  # "Наруто" weighs what "naruto" does
         if len(self.tag_phrases.intersection(features)) >= TAG_LIST_MIN:
             found.append(TAG_LIST)
         return found
