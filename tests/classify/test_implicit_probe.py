@@ -34,17 +34,29 @@ class Probe(NamedTuple):
 PROBES = [
     Probe(DATA / "implicit_probe.csv", 120, 110, 8),
     Probe(DATA / "implicit_probe_2.csv", 80, 75, 5),
-    # Written before the learned model was trained, in nine languages. The rules alone score
-    # 85% / 78% on it; with the model 92% / 88%, short of the 93% / 93% aimed for (the misses
-    # are names the model never saw and text spans the rules cut short).
+    # Written before the learned model was trained, in nine languages, then read while the
+    # model was designed. Rules and model: 94% / 91% (the misses are names that are ordinary
+    # words, "Mob", "Catbus", and unquoted text the rules cut short).
     Probe(
         DATA / "implicit_probe_3.csv",
         150,
         150,
         5,
-        min_accuracy=0.91,
-        min_recall=0.87,
+        min_accuracy=0.93,
+        min_recall=0.90,
         min_macro_f1=0.75,
+    ),
+    # Written 2026-12-06 before the changes it measures, in ten languages; its even rows were
+    # read once, at the end (docs/classifier.md). 97% / 95% with the model; 85% / 78% for
+    # the rules as they were before it.
+    Probe(
+        DATA / "implicit_probe_4.csv",
+        160,
+        160,
+        5,
+        min_accuracy=0.95,
+        min_recall=0.93,
+        min_macro_f1=0.80,
     ),
 ]
 
