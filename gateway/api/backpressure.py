@@ -77,6 +77,17 @@ class CapacityEstimate:
     collapses rather than levels off (measured: 1.6 req/s at 5,000 in flight, where 1,000 gave
     136). The estimate needs ``MIN_SAMPLE`` answered requests to update; the limit starts at
     ``floor`` (``min_in_flight``) and stays between that and ``ceiling`` (``max_in_flight``).
+
+    Slow start: the estimate is trusted once it has watched for one hold time after its
+    first answers. Before that, a ramp's admissions are charged to its first few answers and
+    the estimate is pessimistic (at its floor, a worker with an idle core refused hundreds of
+    requests held 7 s). So until then the limit is the floor, doubled when a second refuses
+    requests while the core stays under half its target, at most once a round trip (one hold
+    time), as TCP's slow start does: most of a request's CPU comes with its answer (reading
+    and sending the image), so an idle core says what the last doubling costs only one hold
+    time later. Doubling every second, or letting such growth overrule a trusted estimate,
+    took a worker at 5,000 in flight to twice its estimate and its added p99 from 0.8 s to
+    2-3 s.
     """
 
     MIN_SAMPLE = 5
@@ -98,6 +109,8 @@ class CapacityEstimate:
         # Slow start: until requests come back there is nothing to estimate from, and a
         # worker that admitted its ceiling blind would take the whole wave at once.
         self.limit = self.floor
+        #: What Little's law gives from the measured cost and hold time (the floor until then).
+        self.estimated_limit = self.floor
         self.cpu_per_request: float | None = None
         self.hold_seconds: float | None = None
         self._cpu_seconds = cpu_seconds
@@ -115,6 +128,11 @@ class CapacityEstimate:
         self._last_wall = clock()
         #: The share of the core refusals take (smoothed): the admitted requests get the rest.
         self.refusal_share = 0.0
+        #: Slow start's limit: the floor, doubled while refusals meet an idle core.
+        self.headroom = self.floor
+        self._grown_at: float | None = None
+        #: When the estimate is trusted: one hold time after its first sample.
+        self._trusted_at: float | None = None
 
     def finished(self, held_seconds: float) -> None:
         self._done += 1
@@ -134,9 +152,35 @@ class CapacityEstimate:
 
     def update(self) -> None:
         """Fold in the requests answered since the last update (called about once a second)."""
+        refused = self._refused_tick
         self._update_retry_after()
         cpu = self._cpu_seconds()
         wall = self._clock()
+        elapsed = wall - self._last_wall
+        busy = (cpu - self._last_cpu) / elapsed if elapsed > 0 else 0.0
+        self._fold(cpu, wall)
+        if self.trusted(wall):
+            self.limit = self.estimated_limit
+            return
+        if refused and busy < self.target / 2 and self._round_trip_since_growth(wall):
+            self.headroom = min(self.ceiling, 2 * self.headroom)
+            self._grown_at = wall
+            log.debug("in_flight_slow_start", limit=self.headroom, core_busy=round(busy, 3))
+        self.limit = self.headroom
+
+    def trusted(self, wall: float) -> bool:
+        """Whether the estimate has watched one hold time since its first sample."""
+        return self._trusted_at is not None and wall >= self._trusted_at
+
+    def _round_trip_since_growth(self, wall: float) -> bool:
+        """Whether the requests admitted by the last doubling have come back (one hold time:
+        their answers' CPU is then in what the core shows)."""
+        if self._grown_at is None:
+            return True
+        return self.hold_seconds is not None and wall - self._grown_at >= self.hold_seconds
+
+    def _fold(self, cpu: float, wall: float) -> None:
+        """The Little's-law estimate from the answers since the last fold."""
         if self._done == 0:
             self._last_cpu = cpu  # nothing answered: an idle worker's CPU is nobody's cost
             self._refusal_cpu, self._last_wall = 0.0, wall
@@ -155,6 +199,8 @@ class CapacityEstimate:
         self._refusal_cpu, self._last_wall = 0.0, wall
         if first:
             return  # this sample's CPU includes start-up and the first admissions
+        if self._trusted_at is None:
+            self._trusted_at = wall + hold
         a = self.SMOOTHING
         self.refusal_share = a * share + (1 - a) * self.refusal_share
         self.cpu_per_request = (
@@ -168,10 +214,10 @@ class CapacityEstimate:
         if self.cpu_per_request > 0:
             budget = max(self.target / 2, self.target - self.refusal_share)
             estimate = budget * self.hold_seconds / self.cpu_per_request
-            self.limit = int(max(self.floor, min(self.ceiling, estimate)))
+            self.estimated_limit = int(max(self.floor, min(self.ceiling, estimate)))
         log.debug(
             "in_flight_limit",
-            limit=self.limit,
+            limit=self.estimated_limit,
             cpu_ms_per_request=round(self.cpu_per_request * 1000, 3),
             held_seconds=round(self.hold_seconds, 3),
             refusal_share=round(self.refusal_share, 3),

@@ -147,20 +147,33 @@ def test_the_lag_monitor_refuses_on_sustained_lag_not_on_one_stall() -> None:
 
 
 def test_the_capacity_estimate_is_littles_law_on_measured_cpu_and_hold_time() -> None:
-    cpu = [0.0]
+    cpu, now = [0.0], [0.0]
     estimate = CapacityEstimate(
-        ceiling=6000, floor=256, target_utilisation=0.8, cpu_seconds=lambda: cpu[0]
+        ceiling=6000,
+        floor=256,
+        target_utilisation=0.8,
+        cpu_seconds=lambda: cpu[0],
+        clock=lambda: now[0],
     )
     assert estimate.limit == 256  # nothing measured yet: slow start at the floor
     for _ in range(100):  # the first sample holds start-up's CPU too: not used
         estimate.finished(7.0)
     cpu[0] += 3.0
+    now[0] += 1.0
     estimate.update()
     assert estimate.limit == 256
     for _ in range(100):  # a second of 100 requests held 7 s each, 5 ms of CPU apiece
         estimate.finished(7.0)
     cpu[0] += 0.5
+    now[0] += 1.0
     estimate.update()
+    assert estimate.limit == 256  # an estimate, trusted once it has watched one hold time
+    for _ in range(7):
+        for _ in range(100):
+            estimate.finished(7.0)
+        cpu[0] += 0.5
+        now[0] += 1.0
+        estimate.update()
     assert estimate.limit == int(0.8 * 7.0 / 0.005)  # 1,120
     for _ in range(3):  # too few answers to say anything: the limit stays
         estimate.finished(7.0)
@@ -175,6 +188,51 @@ def test_the_capacity_estimate_is_littles_law_on_measured_cpu_and_hold_time() ->
             estimate.finished(7.0)
         cpu[0] += 5.0
     assert estimate.limit == 256
+
+
+def test_slow_start_doubles_once_a_round_trip_while_refusals_meet_an_idle_core() -> None:
+    """Requests held 7 s answer nothing for 7 s, and a ramp's first estimates charge its
+    admissions to a few answers: until the estimate has watched one hold time, refusals that
+    meet an idle core double the limit, once per hold time (the answers' CPU comes later)."""
+    cpu, now = [0.0], [0.0]
+    estimate = CapacityEstimate(
+        ceiling=3000,
+        floor=256,
+        target_utilisation=0.8,
+        cpu_seconds=lambda: cpu[0],
+        clock=lambda: now[0],
+    )
+
+    def second(refused: int, core_share: float, answered: int = 0) -> None:
+        for _ in range(refused):
+            estimate.refused()
+        for _ in range(answered):
+            estimate.finished(7.0)
+        cpu[0] += core_share
+        now[0] += 1.0
+        estimate.update()
+
+    second(0, 0.1)  # nothing refused: nothing to grow for
+    assert estimate.limit == 256
+    second(200, 0.5)  # refusing, but the core past half its target: hold
+    assert estimate.limit == 256
+    second(200, 0.1)  # refusing with the core at a tenth: double
+    assert estimate.limit == 512
+    for _ in range(5):  # not again before what it admitted has come back
+        second(200, 0.1)
+    assert estimate.limit == 512
+    second(0, 0.3, answered=100)  # answers, held 7 s (the first sample is not used)
+    second(100, 0.9, answered=100)  # a pessimistic first estimate (9 ms) is not trusted yet
+    assert estimate.limit == 512
+    second(200, 0.1)  # a round trip since the doubling, refusals, an idle core: double
+    assert estimate.limit == 1024
+    for _ in range(6):  # one hold time after the first estimate: Little's law alone
+        second(0, 0.3, answered=100)
+    assert estimate.trusted(now[0])
+    assert estimate.limit == int(0.8 * 7.0 / estimate.cpu_per_request)
+    settled = estimate.limit
+    second(500, 0.1)  # trusted: a quiet second that refuses does not overrule it
+    assert estimate.limit == settled
 
 
 def test_refusals_cost_the_core_budget_not_each_admitted_request() -> None:
