@@ -146,120 +146,86 @@ def test_the_lag_monitor_refuses_on_sustained_lag_not_on_one_stall() -> None:
     assert monitor.lag_seconds == 0.0
 
 
+class Core:
+    """A ``CapacityEstimate`` on a CPU counter and a clock the test moves, a second at a time."""
+
+    def __init__(self, ceiling: int = 6000, floor: int = 256) -> None:
+        self.cpu = self.now = 0.0
+        self.estimate = CapacityEstimate(
+            ceiling=ceiling,
+            floor=floor,
+            target_utilisation=0.8,
+            cpu_seconds=lambda: self.cpu,
+            clock=lambda: self.now,
+        )
+
+    def second(
+        self, *, answered: int = 0, refused: int = 0, cpu: float = 0.0, refusal_cpu: float = 0.0
+    ) -> int:
+        """One second: ``answered`` requests held 7 s, ``refused`` refusals costing
+        ``refusal_cpu`` each, ``cpu`` seconds of the core besides; returns the limit."""
+        for _ in range(answered):
+            self.estimate.finished(7.0)
+        for _ in range(refused):
+            self.estimate.refused()
+            if refusal_cpu:
+                self.estimate.refusal_cost(refusal_cpu)
+        self.cpu += cpu + refused * refusal_cpu
+        self.now += 1.0
+        self.estimate.update()
+        return self.estimate.limit
+
+
 def test_the_capacity_estimate_is_littles_law_on_measured_cpu_and_hold_time() -> None:
-    cpu, now = [0.0], [0.0]
-    estimate = CapacityEstimate(
-        ceiling=6000,
-        floor=256,
-        target_utilisation=0.8,
-        cpu_seconds=lambda: cpu[0],
-        clock=lambda: now[0],
-    )
-    assert estimate.limit == 256  # nothing measured yet: slow start at the floor
-    for _ in range(100):  # the first sample holds start-up's CPU too: not used
-        estimate.finished(7.0)
-    cpu[0] += 3.0
-    now[0] += 1.0
-    estimate.update()
-    assert estimate.limit == 256
-    for _ in range(100):  # a second of 100 requests held 7 s each, 5 ms of CPU apiece
-        estimate.finished(7.0)
-    cpu[0] += 0.5
-    now[0] += 1.0
-    estimate.update()
-    assert estimate.limit == 256  # an estimate, trusted once it has watched one hold time
+    core = Core()
+    assert core.estimate.limit == 256  # nothing measured yet: slow start at the floor
+    # The first sample holds start-up's CPU too: not used.
+    assert core.second(answered=100, cpu=3.0) == 256
+    # 100 requests held 7 s each, 5 ms of CPU apiece: an estimate, trusted once it has
+    # watched one hold time.
+    assert core.second(answered=100, cpu=0.5) == 256
     for _ in range(7):
-        for _ in range(100):
-            estimate.finished(7.0)
-        cpu[0] += 0.5
-        now[0] += 1.0
-        estimate.update()
-    assert estimate.limit == int(0.8 * 7.0 / 0.005)  # 1,120
-    for _ in range(3):  # too few answers to say anything: the limit stays
-        estimate.finished(7.0)
-    estimate.update()
-    assert estimate.limit == 1120
-    for _ in range(100):  # requests got ten times dearer: the limit falls, not below floor
-        estimate.finished(7.0)
-    cpu[0] += 5.0
-    for _ in range(20):
-        estimate.update()
-        for _ in range(100):
-            estimate.finished(7.0)
-        cpu[0] += 5.0
-    assert estimate.limit == 256
+        core.second(answered=100, cpu=0.5)
+    assert core.estimate.limit == int(0.8 * 7.0 / 0.005)  # 1,120
+    assert core.second(answered=3) == 1120  # too few answers to say anything: it stays
+    for _ in range(20):  # requests got ten times dearer: the limit falls, not below floor
+        core.second(answered=100, cpu=5.0)
+    assert core.estimate.limit == 256
 
 
 def test_slow_start_doubles_once_a_round_trip_while_refusals_meet_an_idle_core() -> None:
     """Requests held 7 s answer nothing for 7 s, and a ramp's first estimates charge its
     admissions to a few answers: until the estimate has watched one hold time, refusals that
     meet an idle core double the limit, once per hold time (the answers' CPU comes later)."""
-    cpu, now = [0.0], [0.0]
-    estimate = CapacityEstimate(
-        ceiling=3000,
-        floor=256,
-        target_utilisation=0.8,
-        cpu_seconds=lambda: cpu[0],
-        clock=lambda: now[0],
-    )
-
-    def second(refused: int, core_share: float, answered: int = 0) -> None:
-        for _ in range(refused):
-            estimate.refused()
-        for _ in range(answered):
-            estimate.finished(7.0)
-        cpu[0] += core_share
-        now[0] += 1.0
-        estimate.update()
-
-    second(0, 0.1)  # nothing refused: nothing to grow for
-    assert estimate.limit == 256
-    second(200, 0.5)  # refusing, but the core past half its target: hold
-    assert estimate.limit == 256
-    second(200, 0.1)  # refusing with the core at a tenth: double
-    assert estimate.limit == 512
+    core = Core(ceiling=3000)
+    assert core.second(cpu=0.1) == 256  # nothing refused: nothing to grow for
+    assert core.second(refused=200, cpu=0.5) == 256  # the core past half its target: hold
+    assert core.second(refused=200, cpu=0.1) == 512  # refusing, the core at a tenth: double
     for _ in range(5):  # not again before what it admitted has come back
-        second(200, 0.1)
-    assert estimate.limit == 512
-    second(0, 0.3, answered=100)  # answers, held 7 s (the first sample is not used)
-    second(100, 0.9, answered=100)  # a pessimistic first estimate (9 ms) is not trusted yet
-    assert estimate.limit == 512
-    second(200, 0.1)  # a round trip since the doubling, refusals, an idle core: double
-    assert estimate.limit == 1024
+        assert core.second(refused=200, cpu=0.1) == 512
+    core.second(answered=100, cpu=0.3)  # answers, held 7 s (the first sample is not used)
+    # A pessimistic first estimate (9 ms a request) is not trusted yet.
+    assert core.second(answered=100, refused=100, cpu=0.9) == 512
+    # A round trip since the doubling, refusals, an idle core: double.
+    assert core.second(refused=200, cpu=0.1) == 1024
     for _ in range(6):  # one hold time after the first estimate: Little's law alone
-        second(0, 0.3, answered=100)
-    assert estimate.trusted(now[0])
-    assert estimate.limit == int(0.8 * 7.0 / estimate.cpu_per_request)
-    settled = estimate.limit
-    second(500, 0.1)  # trusted: a quiet second that refuses does not overrule it
-    assert estimate.limit == settled
+        core.second(answered=100, cpu=0.3)
+    cpu_per_request = core.estimate.cpu_per_request
+    assert core.estimate.trusted(core.now) and cpu_per_request is not None
+    settled = int(0.8 * 7.0 / cpu_per_request)
+    assert core.estimate.limit == settled
+    # Trusted: a quiet second that refuses does not overrule it.
+    assert core.second(refused=500, cpu=0.1) == settled
 
 
 def test_refusals_cost_the_core_budget_not_each_admitted_request() -> None:
     """Refusals grow with the offered load; counted in each answer's cost they made the limit
     fall as they grew, which refused more. Their measured CPU comes off the budget instead."""
-    cpu, now = [0.0], [0.0]
-    estimate = CapacityEstimate(
-        ceiling=6000,
-        floor=256,
-        target_utilisation=0.8,
-        cpu_seconds=lambda: cpu[0],
-        clock=lambda: now[0],
-    )
-
-    def second(answered: int, refused: int, refusal_cpu: float, answer_cpu: float) -> None:
-        for _ in range(answered):
-            estimate.finished(7.0)
-        for _ in range(refused):
-            estimate.refused()
-            estimate.refusal_cost(refusal_cpu)
-        cpu[0] += answered * answer_cpu + refused * refusal_cpu
-        now[0] += 1.0
-        estimate.update()
-
-    second(100, 0, 0.0, 0.005)  # the first sample is not used
+    core = Core()
+    core.second(answered=100, cpu=0.5)  # the first sample is not used
     for _ in range(30):  # each second: 100 answers at 5 ms, 1,000 refusals at 0.2 ms
-        second(100, 1000, 0.0002, 0.005)
+        core.second(answered=100, cpu=0.5, refused=1000, refusal_cpu=0.0002)
+    estimate = core.estimate
     assert estimate.cpu_per_request is not None
     assert abs(estimate.cpu_per_request - 0.005) < 1e-9  # the refusals are not in it
     assert abs(estimate.refusal_share - 0.2) < 0.01  # they take a fifth of the core
