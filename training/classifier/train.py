@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import itertools
 import json
 import math
 import random
@@ -70,6 +71,10 @@ def featurize(classifier: Classifier, prompt: str, model: FlagshipModel) -> list
     return [*features, *model.group_features(features, categories, text)]
 
 
+#: A general tag used this often is a booru tag even when its words are everyday ones.
+COMMON_TAG_COUNT = 20_000
+
+
 def tag_phrases(tags: Tags) -> frozenset[str]:
     """The general tags of the dictionary as features: two-word tags ("motion lines") and
     one-word tags that are no ordinary word ("1girl", "ahoge", "serafuku")."""
@@ -83,14 +88,10 @@ def tag_phrases(tags: Tags) -> frozenset[str]:
         elif len(tokens) >= 2 and tags.counts[tag] >= COMMON_TAG_COUNT:
             # The most used tags say "tag list" whatever their words: "no humans", "from
             # below", "looking at viewer" (by its bigrams "looking at", "at viewer").
-            for first, second in zip(tokens, tokens[1:], strict=False):
+            for first, second in itertools.pairwise(tokens):
                 if not (first in STOPWORDS and second in STOPWORDS):
                     phrases.add(f"{first} {second}".translate(FOLD_DIGITS))
     return frozenset(phrases)
-
-
-#: A general tag used this often is a booru tag even when its words are everyday ones.
-COMMON_TAG_COUNT = 20_000
 
 
 def name_gazetteer(tags: Tags) -> frozenset[str]:

@@ -128,13 +128,19 @@ class FlagshipModel:
         capitalised Cyrillic word that reads as one, or a name in CJK script; and
         ``@tag_list`` for a prompt with three or more booru tag phrases ("motion lines")."""
         found = rule_features(categories)
-        readings = cyrillic_readings(text)
+        # Cyrillic and CJK names need non-ASCII text: most prompts skip both looks.
+        other_script = not text.isascii()
+        readings = cyrillic_readings(text) if other_script else []
         for name, keys in self.gazetteers.items():
             hits = keys.intersection(features)
             if (
                 any(" " in hit or _written_as_name(hit, text) for hit in hits)
                 or (readings and not keys.isdisjoint(readings))
-                or (name in self.cjk_names and self.cjk_names[name].found(features, text))
+                or (
+                    other_script
+                    and name in self.cjk_names
+                    and self.cjk_names[name].found(features, text)
+                )
             ):
                 found.append(name)
         found += readings  # "Наруто" weighs what "naruto" does

@@ -1,7 +1,7 @@
 """Known names written in other scripts: Cyrillic read as Latin, Chinese/Japanese/Korean found.
 
 The name gazetteer holds Latin n-grams ("naruto", "ikari shinji") and, for names fans write in
-their own script, whole CJK strings ("路飞", "ナルト", "나루토"). ``CyrillicNames`` reads a
+their own script, whole CJK strings ("路飞", "ナルト", "나루토"). ``cyrillic_readings`` reads a
 capitalised Cyrillic word as the Latin name it transliterates ("Наруто" -> "naruto");
 ``CjkNames`` finds a CJK name in a prompt through the character bigrams the model already
 builds, then confirms it in the text, so a prompt costs one dictionary look-up per bigram.
