@@ -161,7 +161,7 @@ class HttpxImageBackend:
 
     async def _post_httpx(
         self, url: str, headers: dict[str, str], content: bytes, timeout_seconds: float, tier: str
-    ) -> tuple[int, Mapping[str, str], bytearray]:
+    ) -> tuple[int, Mapping[str, str], bytes]:
         client = self._client
         request = client.build_request(
             "POST",
@@ -228,7 +228,7 @@ class _AiohttpClient:
 
     async def post(
         self, url: str, headers: dict[str, str], content: bytes, timeout_seconds: float, tier: str
-    ) -> tuple[int, Mapping[str, str], bytearray]:
+    ) -> tuple[int, Mapping[str, str], bytes]:
         try:
             async with self._get_session().post(
                 url,
@@ -241,7 +241,7 @@ class _AiohttpClient:
                 # encoded size, so only a plain body is read into a buffer of that size.
                 payload = await _read_body(
                     _declared_length(response.headers) if _plain(response.headers) else None,
-                    response.content.iter_any(),
+                    _chunks(response.content),
                 )
                 return response.status, response.headers, payload
         except TimeoutError as exc:  # aiohttp's connect and read timeouts subclass it
@@ -300,27 +300,32 @@ def _declared_length(headers: Mapping[str, str]) -> int | None:
     return int(declared) if declared is not None and declared.isdigit() else None
 
 
-async def _read_body(size: int | None, chunks: AsyncIterator[bytes]) -> bytearray:
-    """The whole body in one buffer: sized from Content-Length when given, so a multi-MB image
-    is held once rather than as a list of chunks plus their join."""
-    if size is None:
-        grown = bytearray()
-        async for chunk in chunks:
-            grown += chunk
-        return grown
-    buffer = bytearray(size)
-    view = memoryview(buffer)
+async def _read_body(size: int | None, chunks: AsyncIterator[bytes]) -> bytes:
+    """The whole body as one ``bytes``: the chunks as they came, joined once at the end.
+
+    That is one copy of a multi-MiB image: no zero-filled buffer to copy into, and no
+    re-joining of chunks that arrived together (aiohttp's ``readany`` joins what it has
+    buffered; ``iter_chunks`` hands each chunk over as it is). The chunks and their join
+    coexist only for the join itself. ``size``, the Content-Length, is checked when given.
+    """
+    parts: list[bytes] = []
     filled = 0
     async for chunk in chunks:
-        end = filled + len(chunk)
-        if end > size:
+        filled += len(chunk)
+        if size is not None and filled > size:
             raise _BodyLengthError("body longer than its Content-Length")
-        view[filled:end] = chunk
-        filled = end
-    view.release()
-    if filled != size:
+        parts.append(chunk)
+    if size is not None and filled != size:
         raise _BodyLengthError("body shorter than its Content-Length")
-    return buffer
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+async def _chunks(content: Any) -> AsyncIterator[bytes]:
+    """aiohttp's body chunks one by one, as they arrived (``iter_chunks`` without its
+    end-of-HTTP-chunk flags)."""
+    async for chunk, _ in content.iter_chunks():
+        if chunk:
+            yield chunk
 
 
 class RoutingBackend:

@@ -6,6 +6,8 @@ resets, malformed bodies) must look the same whichever backend serves the tier.
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import os
 from collections.abc import AsyncIterator, Iterator
 
@@ -57,6 +59,10 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[ImageBackend]
 
 
 def openai_call(sim: Server, timeout_seconds: float = 10.0) -> UpstreamCall:
+    return openai_call_to(sim.url + "/v1", timeout_seconds)
+
+
+def openai_call_to(api_base: str, timeout_seconds: float = 10.0) -> UpstreamCall:
     return UpstreamCall(
         tier="efficient",
         model="openai/mai-image-2-efficient",
@@ -64,7 +70,7 @@ def openai_call(sim: Server, timeout_seconds: float = 10.0) -> UpstreamCall:
         n=1,
         size="1024x1024",
         quality="medium",
-        api_base=sim.url + "/v1",
+        api_base=api_base,
         api_key="sk-sim",
         api_version=None,
         timeout_seconds=timeout_seconds,
@@ -227,3 +233,51 @@ async def test_routing_backend_sends_other_providers_to_the_fallback(sim: Server
 def test_routing_backend_skips_litellm_when_every_tier_is_direct() -> None:
     routing = RoutingBackend([("openai/a", "http://h/v1"), ("azure_ai/MAI-Image-2", "https://x")])
     assert routing.fallback is None
+
+
+@pytest.fixture(scope="module")
+def large_sim() -> Iterator[Server]:
+    """The simulator with every PNG padded to 1.1 MB: 1.4 MiB of base64 arrives in dozens
+    of socket reads."""
+    with simulator("efficient", None, "--image-bytes", "1100000") as server:
+        yield server
+
+
+@pytest.mark.parametrize("transport", ["httpcore", "aiohttp"])
+async def test_a_large_image_arrives_whole(large_sim: Server, transport: str) -> None:
+    direct = HttpxImageBackend(transport=transport)
+    try:
+        result = await direct.generate(openai_call(large_sim))
+    finally:
+        await direct.aclose()
+    (image,) = list(result.images_b64)
+    png = base64.b64decode(image, validate=True)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    assert len(png) >= 1_100_000
+    assert result.image_tokens is not None
+
+
+@pytest.mark.parametrize("transport", ["httpcore", "aiohttp"])
+async def test_a_body_cut_short_is_an_upstream_error(transport: str) -> None:
+    """A tier that promises 2 MB and hangs up after 1 MB: the half image is never passed on."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+            b"content-length: 2000000\r\n\r\n" + b'{"data":[{"b64_json":"' + b"A" * 1_000_000
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    call = openai_call_to(f"http://127.0.0.1:{port}/v1")
+    direct = HttpxImageBackend(transport=transport)
+    try:
+        with pytest.raises(UpstreamError):
+            await direct.generate(call)
+    finally:
+        await direct.aclose()
+        server.close()
+        await server.wait_closed()
