@@ -64,6 +64,8 @@ class Client(asyncio.Protocol):
         self.remaining = -1  # body bytes still to come; -1 while reading headers
         self.status = 0
         self.retry_after = 0.0
+        #: When a refused request may be sent again (``Retry-After`` after its refusal).
+        self.not_before = 0.0
         self.upstream_ms: float | None = None
         self.keep_alive = True
         self.sent_at = 0.0
@@ -132,6 +134,7 @@ class Client(asyncio.Protocol):
         now = time.perf_counter()
         self.loader.results.record(now, self.status, (now - self.sent_at) * 1000, self.upstream_ms)
         wait = self.retry_after if self.status in (429, 503) else 0.0
+        self.not_before = now + wait
         if not self.keep_alive:
             assert self.transport is not None
             self.transport.close()
@@ -184,6 +187,12 @@ class Loader:
                 continue
             client.send()
             await client.closed
+            # The server may close a connection idle through a long Retry-After (uvicorn's
+            # keep-alive timeout is 5 s): the retry then waits out the rest on a new one,
+            # as an SDK's would, instead of going at once.
+            delay = client.not_before - time.perf_counter()
+            if delay > 0 and not self.stopping:
+                await asyncio.sleep(delay)
 
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
