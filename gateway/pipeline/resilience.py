@@ -190,6 +190,8 @@ class ResilientCaller:
                         attempt=attempts,
                         code=error.code,
                         upstream_status=getattr(error, "upstream_status", None),
+                        # ours: the tier and the status or exception class, never its text
+                        message=error.message,
                     )
                     if retry >= tier.max_retries or not is_retryable(error) or not breaker.allow():
                         break

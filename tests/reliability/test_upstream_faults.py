@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from structlog.testing import capture_logs
 
 from tests.conftest import TEAM_KEYS
 from tests.gateway_harness import gateway_client, sim_env_for
@@ -166,6 +167,14 @@ async def test_timeout_gives_504_and_releases_the_reservation(
         assert await ledger(app) == []
 
 
+DIRECT_FAILURES = {
+    "reset_rate": "(ServerDisconnectedError)",
+    "malformed_rate": "not JSON",
+    "wrong_shape_rate": "'data' that is not a list",
+    "error_rate": "(HTTP 500)",
+}
+
+
 @pytest.mark.parametrize("mode", ["reset_rate", "malformed_rate", "wrong_shape_rate", "error_rate"])
 async def test_persistent_fault_is_a_502_with_nothing_charged(
     upstream: str, sims: dict[str, Server], mode: str
@@ -174,10 +183,18 @@ async def test_persistent_fault_is_a_502_with_nothing_charged(
     async with gateway_client(
         env(sims), store="redis://", mutate=fast_retries, upstream=upstream
     ) as (client, app):
-        resp = await client.post(URL, json=GENERAL, headers=AUTH)
+        with capture_logs() as logs:
+            resp = await client.post(URL, json=GENERAL, headers=AUTH)
         assert resp.status_code == 502, resp.text
         assert resp.json()["error"]["type"] == "api_error"
         assert backend_requests(sims["efficient"]) == 2  # one retry, then give up
+        # The operator's log says why each attempt failed (a status or an exception class).
+        failed = [entry for entry in logs if entry["event"] == "upstream_failed"]
+        assert [entry["attempt"] for entry in failed] == [1, 2]
+        assert all(entry["message"].startswith("The efficient tier") for entry in failed)
+        if upstream == "auto":  # litellm wraps most of these as APIConnectionError
+            why = DIRECT_FAILURES[mode]
+            assert all(why in entry["message"] for entry in failed), failed
         day = await budget(client)
         assert (day["spent_micros"], day["reserved_micros"]) == (0, 0)
         assert await ledger(app) == []
