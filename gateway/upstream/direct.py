@@ -238,7 +238,7 @@ class _AiohttpClient:
                 timeout=self._timeout(timeout_seconds),
             ) as response:
                 # aiohttp decodes any content-encoding itself; Content-Length is then the
-                # encoded size, so only a plain body is read into a buffer of that size.
+                # encoded size, so only a plain body is checked against it.
                 payload = await _read_body(
                     _declared_length(response.headers) if _plain(response.headers) else None,
                     _chunks(response.content),
