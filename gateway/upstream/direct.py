@@ -31,6 +31,7 @@ from gateway.upstream.wire import (
     JSON_HEADERS,
     build_request,
     direct_shape,
+    failure_name,
     parse_result,
     status_error,
     upstream_error,
@@ -148,7 +149,7 @@ class HttpxImageBackend:
             raise UpstreamTimeout(f"The {call.tier} tier did not answer in time.") from exc
         except httpx.HTTPError as exc:
             raise upstream_error(
-                f"The {call.tier} tier failed ({type(exc).__name__}).", None
+                f"The {call.tier} tier failed ({failure_name(exc)}).", None
             ) from exc
         text_tokens, image_tokens = usage_tokens(usage)
         return UpstreamResult(
@@ -183,7 +184,7 @@ class HttpxImageBackend:
         except httpx.TimeoutException as exc:
             raise UpstreamTimeout(f"The {tier} tier did not answer in time.") from exc
         except (httpx.HTTPError, _BodyLengthError) as exc:  # connect errors, resets, protocol
-            raise upstream_error(f"The {tier} tier failed ({type(exc).__name__}).", None) from exc
+            raise upstream_error(f"The {tier} tier failed ({failure_name(exc)}).", None) from exc
         return response.status_code, response.headers, payload
 
 
@@ -247,7 +248,7 @@ class _AiohttpClient:
         except TimeoutError as exc:  # aiohttp's connect and read timeouts subclass it
             raise UpstreamTimeout(f"The {tier} tier did not answer in time.") from exc
         except (self._aiohttp.ClientError, _BodyLengthError) as exc:  # connect errors, resets
-            raise upstream_error(f"The {tier} tier failed ({type(exc).__name__}).", None) from exc
+            raise upstream_error(f"The {tier} tier failed ({failure_name(exc)}).", None) from exc
 
     async def aclose(self) -> None:
         if self._session is not None:

@@ -7,6 +7,7 @@ spans of the buffer they arrived in (``EncodedImages``) instead of parsed copies
 
 from __future__ import annotations
 
+import errno
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -238,6 +239,15 @@ def _parse_whole(payload: bytes | bytearray, tier: str) -> tuple[dict[str, Any],
     if not images:
         raise UpstreamError(f"The {tier} tier returned no image.")
     return data, images
+
+
+def failure_name(exc: BaseException) -> str:
+    """What failed, for a message: the exception's class, and for a socket error its errno's
+    name (``ClientOSError ECONNRESET``), which tells a reset from a refused connect or an
+    exhausted port range. Never the exception's text, which may quote the vendor."""
+    code = getattr(exc, "errno", None)
+    name = errno.errorcode.get(code) if isinstance(code, int) else None
+    return f"{type(exc).__name__} {name}" if name else type(exc).__name__
 
 
 def upstream_error(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import socket
 from collections.abc import AsyncIterator, Iterator
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -281,3 +282,17 @@ async def test_a_body_cut_short_is_an_upstream_error(transport: str) -> None:
         await direct.aclose()
         server.close()
         await server.wait_closed()
+
+
+async def test_a_refused_connection_names_its_errno() -> None:
+    """The 502's message (and the operator's log) tells a refused connect from a reset."""
+    with socket.socket() as unused:  # a port that nothing listens on once it is closed
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    direct = HttpxImageBackend(transport="aiohttp")
+    try:
+        with pytest.raises(UpstreamError) as raised:
+            await direct.generate(openai_call_to(f"http://127.0.0.1:{port}/v1"))
+    finally:
+        await direct.aclose()
+    assert "ECONNREFUSED" in raised.value.message
