@@ -93,6 +93,12 @@ class CapacityEstimate:
     MIN_SAMPLE = 5
     SMOOTHING = 0.3
     MAX_RETRY_AFTER_SECONDS = 60  # the longest the OpenAI SDKs honour
+    #: Sustained loop lag past which a second's CPU is what the machine gave, not what the
+    #: worker wanted (see ``available_share``).
+    STARVED_LAG_SECONDS = 0.1
+    #: How fast ``available_share`` comes back once the loop keeps up, per second.
+    SHARE_RECOVERY = 0.05
+    MIN_SHARE = 0.25
 
     def __init__(
         self,
@@ -133,6 +139,20 @@ class CapacityEstimate:
         self._grown_at: float | None = None
         #: When the estimate is trusted: one hold time after its first sample.
         self._trusted_at: float | None = None
+        #: The share of a core this worker gets when it wants one (``watch_lag``).
+        self.available_share = 1.0
+        self._lag_seconds: Callable[[], float] = lambda: 0.0
+
+    def watch_lag(self, lag_seconds: Callable[[], float]) -> None:
+        """Read the loop's sustained lag (``LoopLagMonitor``) to learn the share of a core the
+        machine gives this worker. A loop that is behind on its work while the process ran
+        only part of the second did not get the rest: other processes on the cores (two
+        workers beside the model server on two cores), or a container's CPU quota. The
+        budget is then the target share of what it gets; it comes back by
+        ``SHARE_RECOVERY`` a second once the loop keeps up. Without this, two workers on a
+        2-core VM each planned for 90% of a core, and their loops fell seconds behind: store
+        calls timed out (503 ``store_unavailable``) on requests already admitted."""
+        self._lag_seconds = lag_seconds
 
     def finished(self, held_seconds: float) -> None:
         self._done += 1
@@ -158,15 +178,30 @@ class CapacityEstimate:
         wall = self._clock()
         elapsed = wall - self._last_wall
         busy = (cpu - self._last_cpu) / elapsed if elapsed > 0 else 0.0
+        self._observe_share(busy)
         self._fold(cpu, wall)
         if self.trusted(wall):
             self.limit = self.estimated_limit
             return
-        if refused and busy < self.target / 2 and self._round_trip_since_growth(wall):
+        if (
+            refused
+            and busy < self.target / 2
+            and self._lag_seconds() <= self.STARVED_LAG_SECONDS  # idle, not starved
+            and self._round_trip_since_growth(wall)
+        ):
             self.headroom = min(self.ceiling, 2 * self.headroom)
             self._grown_at = wall
             log.debug("in_flight_slow_start", limit=self.headroom, core_busy=round(busy, 3))
         self.limit = self.headroom
+
+    def _observe_share(self, busy: float) -> None:
+        if self._lag_seconds() > self.STARVED_LAG_SECONDS:
+            got = max(self.MIN_SHARE, busy)
+            if got < self.available_share:
+                self.available_share = got
+                log.debug("in_flight_starved", core_share=round(got, 3))
+        else:
+            self.available_share = min(1.0, self.available_share + self.SHARE_RECOVERY)
 
     def trusted(self, wall: float) -> bool:
         """Whether the estimate has watched one hold time since its first sample."""
@@ -212,7 +247,8 @@ class CapacityEstimate:
             hold if self.hold_seconds is None else a * hold + (1 - a) * (self.hold_seconds)
         )
         if self.cpu_per_request > 0:
-            budget = max(self.target / 2, self.target - self.refusal_share)
+            target = self.target * self.available_share
+            budget = max(target / 2, target - self.refusal_share)
             estimate = budget * self.hold_seconds / self.cpu_per_request
             self.estimated_limit = int(max(self.floor, min(self.ceiling, estimate)))
         log.debug(
@@ -221,6 +257,7 @@ class CapacityEstimate:
             cpu_ms_per_request=round(self.cpu_per_request * 1000, 3),
             held_seconds=round(self.hold_seconds, 3),
             refusal_share=round(self.refusal_share, 3),
+            core_share=round(self.available_share, 3),
         )
 
     def _update_retry_after(self) -> None:
@@ -256,6 +293,8 @@ class WorkerLoad:
         self.refused = {"in_flight": 0, "loop_lag": 0}
         self.monitor = LoopLagMonitor()
         self.capacity = capacity
+        if capacity is not None:
+            capacity.watch_lag(lambda: self.monitor.lag_seconds)
 
     @property
     def limit(self) -> int | None:

@@ -150,7 +150,7 @@ class Core:
     """A ``CapacityEstimate`` on a CPU counter and a clock the test moves, a second at a time."""
 
     def __init__(self, ceiling: int = 6000, floor: int = 256) -> None:
-        self.cpu = self.now = 0.0
+        self.cpu = self.now = self.lag = 0.0
         self.estimate = CapacityEstimate(
             ceiling=ceiling,
             floor=floor,
@@ -158,12 +158,21 @@ class Core:
             cpu_seconds=lambda: self.cpu,
             clock=lambda: self.now,
         )
+        self.estimate.watch_lag(lambda: self.lag)
 
     def second(
-        self, *, answered: int = 0, refused: int = 0, cpu: float = 0.0, refusal_cpu: float = 0.0
+        self,
+        *,
+        answered: int = 0,
+        refused: int = 0,
+        cpu: float = 0.0,
+        refusal_cpu: float = 0.0,
+        lag: float = 0.0,
     ) -> int:
         """One second: ``answered`` requests held 7 s, ``refused`` refusals costing
-        ``refusal_cpu`` each, ``cpu`` seconds of the core besides; returns the limit."""
+        ``refusal_cpu`` each, ``cpu`` seconds of the core besides, the loop ``lag`` seconds
+        behind; returns the limit."""
+        self.lag = lag
         for _ in range(answered):
             self.estimate.finished(7.0)
         for _ in range(refused):
@@ -231,6 +240,36 @@ def test_refusals_cost_the_core_budget_not_each_admitted_request() -> None:
     assert abs(estimate.refusal_share - 0.2) < 0.01  # they take a fifth of the core
     # (0.8 - 0.2) x 7 s / 5 ms; counting refusals in each answer's cost would give 800.
     assert abs(estimate.limit - int(0.6 * 7.0 / 0.005)) <= 10
+
+
+def test_a_worker_that_does_not_get_its_core_plans_for_what_it_gets() -> None:
+    """Two workers beside the model server on two cores, or a CPU quota: the loop falls
+    behind while the process runs only part of each second. The limit follows the share it
+    gets, and comes back once the loop keeps up. A loop behind on a core it has all of (its
+    own overload) keeps its estimate: that is the refusals' and the lag guard's job."""
+    core = Core()
+    for _ in range(10):
+        core.second(answered=100, cpu=0.5)
+    assert core.estimate.limit == 1120  # 0.8 x 7 s / 5 ms
+    # Behind by 300 ms while the process got 40% of a core: plan for 0.8 x 40%.
+    assert core.second(answered=80, cpu=0.4, lag=0.3) == int(0.8 * 0.4 * 7.0 / 0.005)  # 448
+    for _ in range(3):  # still starved: never above what it gets
+        assert core.second(answered=80, cpu=0.4, lag=0.3) == 448
+    # Keeping up again: 5 points of a core a second, back to 1,120 in 12 s.
+    limits = [core.second(answered=100, cpu=0.5) for _ in range(12)]
+    assert limits == sorted(limits) and limits[0] > 448 and limits[-1] == 1120
+
+    saturated = Core()
+    for _ in range(10):
+        saturated.second(answered=100, cpu=0.5)
+    assert saturated.second(answered=100, cpu=0.98, lag=0.3) < 1120  # dearer requests
+    assert saturated.estimate.available_share > 0.95  # but the core is its own
+
+
+def test_slow_start_does_not_grow_a_starved_worker() -> None:
+    core = Core(ceiling=3000)
+    assert core.second(refused=200, cpu=0.1, lag=0.3) == 256  # behind on 10%: not idle
+    assert core.second(refused=200, cpu=0.1) == 512  # idle and refusing: double
 
 
 async def test_a_client_that_leaves_mid_call_is_charged_and_counted_as_disconnected(
