@@ -182,7 +182,6 @@ class ResilientCaller:
                     if not isinstance(error, UpstreamError | UpstreamTimeout):
                         breaker.record_success()  # the tier answered; the request was at fault
                         raise
-                    breaker.record_failure()
                     last_error = error
                     log.warning(
                         "upstream_failed",
@@ -193,10 +192,17 @@ class ResilientCaller:
                         # ours: the tier and the status or exception class, never its text
                         message=error.message,
                     )
-                    if retry >= tier.max_retries or not is_retryable(error) or not breaker.allow():
-                        break
-                    delay = self._backoff_seconds(tier.retry_backoff_ms, retry, error)
+                    delay = (
+                        self._backoff_seconds(tier.retry_backoff_ms, retry, error)
+                        if retry < tier.max_retries and is_retryable(error) and breaker.allow()
+                        else None
+                    )
                     if delay is None or delay > tier.max_retry_after_seconds:
+                        # The breaker counts requests the tier failed, retries and all: a
+                        # burst of pooled connections the tier had closed fails at once and
+                        # succeeds on retry (two workers at 5,000 in flight: 30 in a second),
+                        # and counting each attempt opened the circuit on a healthy tier.
+                        breaker.record_failure()
                         break
                     await self.sleep(delay)
                     continue

@@ -69,7 +69,8 @@ class Pricing(StrictModel):
 
 
 class CircuitBreakerConfig(StrictModel):
-    """Per tier, per replica: open after `failure_threshold` failures within `window_seconds`."""
+    """Per tier, per replica: open after `failure_threshold` requests failed on the tier
+    (retries and all) within `window_seconds`."""
 
     failure_threshold: int = Field(default=5, ge=1)
     window_seconds: float = Field(default=30.0, gt=0)

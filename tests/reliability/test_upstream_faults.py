@@ -209,7 +209,7 @@ async def test_circuit_opens_then_half_open_probe_closes_it(
     async with gateway_client(
         env(sims), store="redis://", mutate=fast_retries, upstream=upstream
     ) as (client, app):
-        for _ in range(2):  # 2 requests x 2 attempts >= threshold 3
+        for _ in range(3):  # 3 failed requests (2 attempts each) = threshold 3
             assert (await client.post(URL, json=GENERAL, headers=AUTH)).status_code == 502
         seen = backend_requests(sims["efficient"])
         resp = await client.post(URL, json=GENERAL, headers=AUTH)
@@ -227,6 +227,29 @@ async def test_circuit_opens_then_half_open_probe_closes_it(
         assert len(await ledger(app)) == 1
 
 
+async def test_a_burst_of_failures_that_retries_mend_leaves_the_circuit_closed(
+    upstream: str, sims: dict[str, Server]
+) -> None:
+    """Pooled connections the tier closed fail together and succeed on retry: the breaker
+    counts requests the tier failed, not attempts, so a healthy tier stays in use."""
+
+    def slow_backoff(raw: dict[str, Any]) -> None:
+        fast_retries(raw)
+        for tier in raw["tiers"].values():
+            tier["retry_backoff_ms"] = 300  # every first attempt fails before any retry
+
+    faults(sims["efficient"], fail_next=3)
+    async with gateway_client(
+        env(sims), store="redis://", mutate=slow_backoff, upstream=upstream
+    ) as (client, _):
+        burst = await asyncio.gather(
+            *(client.post(URL, json=GENERAL, headers=AUTH) for _ in range(3))
+        )
+        assert [resp.status_code for resp in burst] == [200, 200, 200]
+        assert backend_requests(sims["efficient"]) == 6  # three failed, three retried
+        assert (await client.get("/readyz")).json()["circuits"]["efficient"] == "closed"
+
+
 async def test_a_cancelled_half_open_probe_does_not_keep_the_circuit_shut(
     upstream: str, sims: dict[str, Server]
 ) -> None:
@@ -234,7 +257,7 @@ async def test_a_cancelled_half_open_probe_does_not_keep_the_circuit_shut(
     async with gateway_client(
         env(sims), store="redis://", mutate=fast_retries, upstream=upstream
     ) as (client, _):
-        for _ in range(2):  # 2 requests x 2 attempts >= threshold 3: open
+        for _ in range(3):  # 3 failed requests = threshold 3: open
             assert (await client.post(URL, json=GENERAL, headers=AUTH)).status_code == 502
         faults(sims["efficient"], error_rate=0.0, hang_rate=1.0, hang_s=30)
         await asyncio.sleep(1.1)  # open_seconds: the next call is the half-open probe
