@@ -178,7 +178,8 @@ class CapacityEstimate:
         wall = self._clock()
         elapsed = wall - self._last_wall
         busy = (cpu - self._last_cpu) / elapsed if elapsed > 0 else 0.0
-        self._observe_share(busy)
+        starved = self._lag_seconds() > self.STARVED_LAG_SECONDS
+        self._observe_share(busy, starved)
         self._fold(cpu, wall)
         if self.trusted(wall):
             self.limit = self.estimated_limit
@@ -186,7 +187,7 @@ class CapacityEstimate:
         if (
             refused
             and busy < self.target / 2
-            and self._lag_seconds() <= self.STARVED_LAG_SECONDS  # idle, not starved
+            and not starved  # idle, not starved
             and self._round_trip_since_growth(wall)
         ):
             self.headroom = min(self.ceiling, 2 * self.headroom)
@@ -194,8 +195,8 @@ class CapacityEstimate:
             log.debug("in_flight_slow_start", limit=self.headroom, core_busy=round(busy, 3))
         self.limit = self.headroom
 
-    def _observe_share(self, busy: float) -> None:
-        if self._lag_seconds() > self.STARVED_LAG_SECONDS:
+    def _observe_share(self, busy: float, starved: bool) -> None:
+        if starved:
             got = max(self.MIN_SHARE, busy)
             if got < self.available_share:
                 self.available_share = got

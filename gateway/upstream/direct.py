@@ -318,7 +318,7 @@ async def _read_body(size: int | None, chunks: AsyncIterator[bytes]) -> bytes:
         parts.append(chunk)
     if size is not None and filled != size:
         raise _BodyLengthError("body shorter than its Content-Length")
-    return parts[0] if len(parts) == 1 else b"".join(parts)
+    return b"".join(parts)  # a lone chunk comes back as it is, uncopied
 
 
 async def _chunks(content: Any) -> AsyncIterator[bytes]:
