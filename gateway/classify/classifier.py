@@ -179,7 +179,7 @@ class Classifier:
 
         positive: dict[Category, list[float]] = {c: [] for c in SCORED_CATEGORIES}
         counter: dict[Category, float] = dict.fromkeys(SCORED_CATEGORIES, 0.0)
-        evidence: dict[Category, list[str]] = {c: [] for c in Category}
+        evidence: dict[Category, list[str]] = {c: [] for c in SCORED_CATEGORIES}
         text_negated = _text_negated(normalized, tokens, words)
         for hit in sorted(hits, key=_by_weight):
             if text_negated and hit.category in (Category.TYPOGRAPHY, Category.HEADLINE):
@@ -222,22 +222,16 @@ class Classifier:
     def _rules_of(self, pieces: Iterable[str]) -> frozenset[int]:
         """The unquoted-text rules a prompt's pieces could trigger (memoised by piece)."""
         memo = self._piece_rules
-        rules: set[int] = set()
-        missing = []
-        for piece in pieces:
-            found = memo.get(piece)
-            if found is None:
-                missing.append(piece)
-            else:
-                rules.update(found)
-        if missing:
+        pieces = list(pieces)
+        found = list(map(memo.get, pieces))  # in C: a long tag list has hundreds of pieces
+        if None in found:
+            missing = [piece for piece, rules in zip(pieces, found, strict=True) if rules is None]
             fresh = piece_rules(missing)
-            for found in fresh:
-                rules.update(found)
             if len(memo) + len(missing) > _MAX_PIECE_RULES:
                 memo.clear()
             memo.update(zip(missing, fresh, strict=True))
-        return frozenset(rules)
+            found += fresh  # the union does not care where they stand
+        return frozenset[int]().union(*filter(None, found))
 
     def _spans(
         self, text: str, words: set[str], rules: frozenset[int] | None = None
@@ -302,7 +296,7 @@ def _text_negated(normalized: str, tokens: list[str], words: set[str]) -> bool:
     if not _NO_TEXT_WORDS.isdisjoint(words):
         return True
     if has_cjk(normalized):
-        return any(phrase in normalized for phrase in _NO_TEXT_CJK)
+        return any(map(normalized.__contains__, _NO_TEXT_CJK))
     if _NO_TEXT_TRIGGERS.isdisjoint(words):
         return False
     for index, tok in enumerate(tokens):

@@ -23,7 +23,11 @@ from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
+from itertools import chain
+from operator import itemgetter
+from typing import cast
 
+from gateway.classify import literals
 from gateway.classify.categories import SCORED_CATEGORIES, Category
 from gateway.classify.normalize import BREAKS, has_cjk, normalize_text, tokenize
 
@@ -58,6 +62,8 @@ _MAX_PIECE_MEMO = 50_000
 _LEARN_PER_PROMPT = 16
 #: One term occurrence in a piece: (its entries' key, negated, the hits it adds).
 Occurrence = tuple[int, bool, tuple["Hit", ...]]
+#: A scanned piece: a comma and its tokens, and its term occurrences.
+PieceScan = tuple[tuple[str, ...], tuple[Occurrence, ...]]
 _MAX_FUZZY_LENGTH = 40
 _WEIGHT_LINE = re.compile(r"^\[\s*(-?\d+(?:\.\d+)?)\s*\]$")
 
@@ -176,7 +182,18 @@ class LexiconMatcher:
             if self._cjk
             else None
         )
-        self._compiled = [(name, re.compile(p), entry) for name, p, entry in self._patterns]
+        #: Each CJK term's hits, made once (the regex finds the term itself, its evidence).
+        self._cjk_hits: dict[str, tuple[Hit, ...]] = {
+            term: tuple(Hit(e.category, e.weight, term) for e in entries)
+            for term, entries in self._cjk.items()
+        }
+        #: (name, regex, entry, text one piece of which every match holds): one C-speed
+        #: ``in`` each rules a pattern out of most prompts, where the regex would be tried at
+        #: every digit ("[1-9]\\d{1,2} ?mm") or every "f" ("f ?/ ?\\d") of a long tag list.
+        self._compiled = [
+            (name, regex, entry, literals.required(regex))
+            for name, regex, entry in ((n, re.compile(p), e) for n, p, e in self._patterns)
+        ]
         self._fuzzy_min = fuzzy_min_length
         self._fuzzy_words: set[str] = {
             word
@@ -192,10 +209,12 @@ class LexiconMatcher:
             for deleted in _deletions(word):
                 self._fuzzy_deleted.setdefault(deleted, word)
         self._resolved: dict[str, tuple[list[Term], str] | None] = {}
+        #: (term entries' id, evidence, negated) -> that occurrence's hits (``_hits``).
+        self._made_hits: dict[tuple[int, str, bool], tuple[Hit, ...]] = {}
         #: Memoised words that resolved to a lexicon entry on their own.
         self._starters: set[str] = set()
-        #: Tag pieces -> their tokens and term occurrences (``match_pieces``).
-        self._pieces: dict[str, tuple[tuple[str, ...], tuple[Occurrence, ...]]] = {}
+        #: Tag pieces -> their scans (``match_pieces``).
+        self._pieces: dict[str, PieceScan] = {}
 
     def _add(self, term: str, entry: Term) -> None:
         if term.startswith("re:"):
@@ -260,37 +279,35 @@ class LexiconMatcher:
         """
         pieces = list(pieces)
         memo = self._pieces
-        scans = [memo.get(piece) for piece in pieces]
-        missing = [piece for piece, scan in zip(pieces, scans, strict=True) if scan is None]
-        if len(missing) * 2 > len(pieces):
-            # Mostly new pieces: scanning them one by one costs more than the whole prompt
-            # (about 1.7x), so the caller does that; a few are learnt for next time.
-            self._scan_pieces(missing[:_LEARN_PER_PROMPT])
-            return None
-        if missing:  # taken from the memo first: scanning may clear it
-            fresh = self._scan_pieces(missing)
-            scans = [scan or fresh[piece] for piece, scan in zip(pieces, scans, strict=True)]
-        tokens: list[str] = []
+        # map, chain and itemgetter walk the pieces in C: a 4,000-character tag list has
+        # hundreds, and a Python loop over them cost more than the rest of the match.
+        got = list(map(memo.get, pieces))
+        if None in got:
+            missing = [piece for piece, scan in zip(pieces, got, strict=True) if scan is None]
+            if len(missing) * 2 > len(pieces):
+                # Mostly new pieces: scanning them one by one costs more than the whole
+                # prompt (about 1.7x), so the caller does that; a few are learnt for next time.
+                self._scan_pieces(missing[:_LEARN_PER_PROMPT])
+                return None
+            fresh = self._scan_pieces(missing)  # taken from the memo first: this may clear it
+            scans = [scan or fresh[piece] for piece, scan in zip(pieces, got, strict=True)]
+        else:
+            scans = cast("list[PieceScan]", got)
+        # Each piece's tokens are memoised after a comma: joined, they are the prompt's.
+        tokens = list(chain.from_iterable(map(itemgetter(0), scans)))
+        del tokens[0]
         seen: set[int] = set()
         hits: list[Hit] = []
-        for index, scan in enumerate(scans):
-            assert scan is not None
-            piece_tokens, occurrences = scan
-            if index:
-                tokens.append(",")
-            tokens.extend(piece_tokens)
-            for key, negated, found in occurrences:
-                if key in seen:
-                    continue
-                if not negated:
-                    seen.add(key)
-                hits.extend(found)
+        for key, negated, found in chain.from_iterable(map(itemgetter(1), scans)):
+            if key in seen:
+                continue
+            if not negated:
+                seen.add(key)
+            hits.extend(found)
         self._match_text(normalized, hits)
         return tokens, set(tokens), hits
 
-    def _scan_pieces(
-        self, pieces: list[str]
-    ) -> dict[str, tuple[tuple[str, ...], tuple[Occurrence, ...]]]:
+    def _scan_pieces(self, pieces: list[str]) -> dict[str, PieceScan]:
         """Scan pieces not seen before, all in one pass over their tokens joined by commas
         (a comma token ends every phrase and negation window, so each piece's occurrences are
         its own), and memoise each piece's tokens and occurrences."""
@@ -306,12 +323,13 @@ class LexiconMatcher:
         starts = self._starts(set(tokens))
         if starts:
             for key, negated, term, _, i in self._occurrences(tokens, starts, set()):
-                found[bisect_right(offsets, i) - 1].append((key, negated, _hits(term, negated)))
+                occurrence = (key, negated, self._hits(term, negated))
+                found[bisect_right(offsets, i) - 1].append(occurrence)
         memo = self._pieces
         if len(memo) + len(pieces) > _MAX_PIECE_MEMO:
             memo.clear()
         scanned = {
-            piece: (tuple(piece_tokens), tuple(occurrences))
+            piece: ((",", *piece_tokens), tuple(occurrences))
             for piece, piece_tokens, occurrences in zip(pieces, split, found, strict=True)
         }
         memo.update(scanned)
@@ -333,9 +351,11 @@ class LexiconMatcher:
     def _match_text(self, normalized: str, hits: list[Hit]) -> None:
         """What is matched on the text rather than its tokens: CJK terms and patterns."""
         if self._cjk_regex is not None and has_cjk(normalized):
-            for found_text in self._cjk_regex.findall(normalized):
-                hits.extend(Hit(e.category, e.weight, found_text) for e in self._cjk[found_text])
-        for name, regex, entry in self._compiled:
+            found = self._cjk_regex.findall(normalized)
+            hits.extend(chain.from_iterable(map(self._cjk_hits.__getitem__, found)))
+        for name, regex, entry, needs in self._compiled:
+            if needs is not None and not any(map(normalized.__contains__, needs)):
+                continue
             for m in regex.finditer(normalized):
                 hits.append(Hit(entry.category, entry.weight, f"{name}:{m.group().strip()}"))
 
@@ -352,7 +372,7 @@ class LexiconMatcher:
                 seen.add(key)
                 if tok not in heads:
                     done.add(tok)
-            hits.extend(_hits(found, negated))
+            hits.extend(self._hits(found, negated))
 
     def _occurrences(
         self,
@@ -396,6 +416,17 @@ class LexiconMatcher:
                 yield id(found[0]), self._negated(tokens, i), found, tok, i
             elif tok not in heads:
                 done.add(tok)
+
+    def _hits(self, found: tuple[list[Term], str], negated: bool) -> tuple[Hit, ...]:
+        """``_hits`` of a term occurrence, memoised: the same words recur across prompts."""
+        key = (id(found[0]), found[1], negated)
+        made = self._made_hits.get(key)
+        if made is None:
+            made = _hits(found, negated)
+            if len(self._made_hits) > _MAX_MEMO:
+                self._made_hits.clear()
+            self._made_hits[key] = made
+        return made
 
     def _resolve(self, tok: str) -> tuple[list[Term], str] | None:
         """Single-token lookup: exact, plural, prefix, suffix, then one typo (memoised)."""

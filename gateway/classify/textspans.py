@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from gateway.classify import literals
 from gateway.classify.normalize import count_cjk
 from gateway.classify.textcues import (
     ANY_QUOTE,
@@ -32,9 +33,18 @@ _CUE_WINDOW_BEFORE = 48
 _CUE_WINDOW_AFTER = 32
 _WORD = re.compile(r"[^\W_]+")
 _MAX_UNQUOTED_WORDS = 16
-#: UNQUOTED_RULES with their ASCII triggers apart: an ASCII prompt cannot hold the others.
+
+
+def _leads(rule: re.Pattern[str]) -> tuple[str, ...] | None:
+    leads = literals.leading(rule)
+    return leads if leads is not None and len(leads) > 1 else None
+
+
+#: UNQUOTED_RULES with their ASCII triggers apart (an ASCII prompt cannot hold the others)
+#: and, for a rule that starts with a choice of words, those words: the rule is then tried
+#: only where one of them begins (``literals.finditer``), not at every position.
 _RULES = tuple(
-    (triggers, tuple(t for t in triggers if t.isascii()), rule, before)
+    (triggers, tuple(t for t in triggers if t.isascii()), rule, before, _leads(rule))
     for triggers, rule, before in UNQUOTED_RULES
 )
 
@@ -128,15 +138,13 @@ def piece_rules(pieces: list[str]) -> list[frozenset[int]]:
     joined = ",".join(pieces)
     present = [
         (index, triggers)
-        for index, (triggers, _, _, _) in enumerate(_RULES)
-        if any(trigger in joined for trigger in triggers)
+        for index, (triggers, _, _, _, _) in enumerate(_RULES)
+        if any(map(joined.__contains__, triggers))
     ]
     if not present:
         return [frozenset()] * len(pieces)
     return [
-        frozenset(
-            index for index, triggers in present if any(trigger in piece for trigger in triggers)
-        )
+        frozenset(index for index, triggers in present if any(map(piece.__contains__, triggers)))
         for piece in pieces
     ]
 
@@ -170,15 +178,16 @@ def find_text_spans(
     lowered = prompt.lower()
     same_length = len(lowered) == len(prompt)
     ascii_only = lowered.isascii()
-    for index, (triggers, ascii_triggers, rule, before) in enumerate(_RULES):
+    for index, (triggers, ascii_triggers, rule, before, leads) in enumerate(_RULES):
         if rules is not None:
             if index not in rules:
                 continue
-        elif not any(
-            trigger in lowered for trigger in (ascii_triggers if ascii_only else triggers)
-        ):
+        elif not any(map(lowered.__contains__, ascii_triggers if ascii_only else triggers)):
             continue
-        for m in rule.finditer(lowered):
+        found_all = (
+            rule.finditer(lowered) if leads is None else literals.finditer(rule, lowered, leads)
+        )
+        for m in found_all:
             if before is not None and _word_before(lowered, m.start()) not in before:
                 continue
             start, end = m.span("t")
