@@ -311,26 +311,25 @@ class LexiconMatcher:
         """Scan pieces not seen before, all in one pass over their tokens joined by commas
         (a comma token ends every phrase and negation window, so each piece's occurrences are
         its own), and memoise each piece's tokens and occurrences."""
-        split = [tokenize(piece) for piece in pieces]
-        tokens: list[str] = []
-        offsets: list[int] = []  # where each piece's tokens start in ``tokens``
-        for index, piece_tokens in enumerate(split):
-            if index:
-                tokens.append(",")
-            offsets.append(len(tokens))
-            tokens.extend(piece_tokens)
-        found: list[list[Occurrence]] = [[] for _ in split]
+        # One tokenisation of them all, each after a comma: a comma token is where a piece
+        # starts (no piece holds one: the prompt was split at them).
+        tokens = tokenize("," + ",".join(pieces))
+        commas = [0]
+        for _ in range(len(pieces) - 1):
+            commas.append(tokens.index(",", commas[-1] + 1))
+        found: list[list[Occurrence]] = [[] for _ in pieces]
         starts = self._starts(set(tokens))
         if starts:
             for key, negated, term, _, i in self._occurrences(tokens, starts, set()):
                 occurrence = (key, negated, self._hits(term, negated))
-                found[bisect_right(offsets, i) - 1].append(occurrence)
+                found[bisect_right(commas, i) - 1].append(occurrence)
         memo = self._pieces
         if len(memo) + len(pieces) > _MAX_PIECE_MEMO:
             memo.clear()
+        ends = [*commas[1:], len(tokens)]
         scanned = {
-            piece: ((",", *piece_tokens), tuple(occurrences))
-            for piece, piece_tokens, occurrences in zip(pieces, split, found, strict=True)
+            piece: (tuple(tokens[start:end]), tuple(occurrences))
+            for piece, start, end, occurrences in zip(pieces, commas, ends, found, strict=True)
         }
         memo.update(scanned)
         return scanned

@@ -36,13 +36,17 @@ def required(pattern: re.Pattern[str]) -> tuple[str, ...] | None:
 
 
 def leading(pattern: re.Pattern[str]) -> tuple[str, ...] | None:
-    """Strings one of which every match starts with, or None."""
+    """Strings one of which every match starts with, or None. None of them starts with
+    another: where "reads" begins, "read" does too, and one search finds both."""
     if pattern.flags & re.IGNORECASE:
         return None
     try:
-        return _leading(list(_parser.parse(pattern.pattern, pattern.flags)))
+        leads = _leading(list(_parser.parse(pattern.pattern, pattern.flags)))
     except Exception:
         return None
+    if leads is None:
+        return None
+    return tuple(s for s in leads if not any(s != t and s.startswith(t) for t in leads))
 
 
 def finditer(pattern: re.Pattern[str], text: str, leads: Sequence[str]) -> Iterator[re.Match[str]]:

@@ -78,9 +78,47 @@ def fold_nfkc(text: str) -> str:
 BREAKS = frozenset(".,;:!?()[]{}|/\n。，、；：！？")
 
 
+#: ASCII punctuation that is a token of its own, and "\x01", which stands in for a newline
+#: while splitting (``str.split`` would drop it as white space).
+_ASCII_PUNCTUATION = ".,;:!?()[]{}|/\x01"
+#: Every other ASCII character that is not a letter or digit becomes a space.
+_ASCII_SEPARATE = str.maketrans(
+    {
+        i: "\x01" if i == 10 else " "
+        for i in range(128)
+        if not chr(i).isalnum() and chr(i) not in _ASCII_PUNCTUATION[:-1]
+    }
+)
+#: Below this length the regex is cheaper than translating and splitting.
+_SPLIT_FROM = 160
+
+
 def tokenize(normalized: str) -> list[str]:
     """Word tokens of a normalised text; punctuation marks stay as one-character tokens."""
-    return (_ASCII_TOKEN if normalized.isascii() else _TOKEN).findall(normalized)
+    if not normalized.isascii():
+        return _TOKEN.findall(normalized)
+    if len(normalized) < _SPLIT_FROM:
+        return _ASCII_TOKEN.findall(normalized)
+    return _split_ascii(normalized)
+
+
+def _split_ascii(text: str) -> list[str]:
+    """``_ASCII_TOKEN.findall`` of a long ASCII text, twice as fast: spaces for separators,
+    spaces around each punctuation mark, then one ``str.split``."""
+    spaced = text.translate(_ASCII_SEPARATE)
+    for mark in _ASCII_PUNCTUATION:
+        if mark in spaced:
+            spaced = spaced.replace(mark, f" {mark} ")
+    tokens = spaced.split()
+    if "\x01" in spaced:
+        at = -1
+        try:
+            while True:
+                at = tokens.index("\x01", at + 1)
+                tokens[at] = "\n"
+        except ValueError:
+            pass
+    return tokens
 
 
 def has_cjk(text: str) -> bool:

@@ -1,6 +1,6 @@
-"""The literal shortcuts before a regex never change what it finds: a pattern skipped because
-its required text is absent has no match, and scanning from its leading words finds exactly
-what ``finditer`` finds."""
+"""The shortcuts around the classifier's regexes never change what they find: a pattern
+skipped because its required text is absent has no match, scanning from its leading words finds
+exactly what ``finditer`` finds, and a long ASCII prompt splits into the regex's tokens."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import re
 import pytest
 
 from gateway.classify import Classifier, literals
-from gateway.classify.normalize import fold_nfkc
+from gateway.classify.normalize import _ASCII_TOKEN, fold_nfkc, tokenize
 from gateway.classify.textspans import _RULES
 
 # Fragments around the rules' and patterns' words: words inside words ("essays"), repeats,
@@ -68,7 +68,7 @@ def test_a_pattern_ruled_out_by_its_required_text_has_no_match() -> None:
     [
         (r"[1-9]\d{1,2} ?mm\b", ("mm",), None),
         (r"f(?<!\wf) ?/ ?\d", ("/",), ("f",)),
-        (r"(?:says|reads|read)\s+(?P<t>\w+)", ("says", "reads", "read"), ("says", "reads", "read")),
+        (r"(?:says|reads|read)\s+(?P<t>\w+)", ("says", "reads", "read"), ("says", "read")),
         (r"the\s+number\s+\d", ("number",), ("the",)),
         (r"(?:ab)?cd", ("cd",), None),
         (r"x(?:ab|\d)y", ("x",), ("x",)),
@@ -96,3 +96,12 @@ def test_spaced_digits_are_joined_as_before() -> None:
         joined = re.sub(r"(?<=\b\d) (?=\d\b)", "", text) if old.search(text) else text
         assert fold_nfkc(text) == joined, repr(text)
     assert fold_nfkc("kodak portra 4 0 0, 1 9 8 8") == "kodak portra 400, 1988"
+
+
+def test_long_ascii_texts_split_into_the_regex_tokens() -> None:
+    """Long ASCII prompts are tokenised by translate-and-split; the tokens are the regex's."""
+    rng = random.Random(11)
+    alphabet = [chr(i) for i in range(128)] + ["ab", "12", "hello", " ", " , ", "\n"]
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(150, 600)))
+        assert tokenize(text) == _ASCII_TOKEN.findall(text), repr(text)
