@@ -187,12 +187,12 @@ class LexiconMatcher:
             term: tuple(Hit(e.category, e.weight, term) for e in entries)
             for term, entries in self._cjk.items()
         }
-        #: (name, regex, entry, text one piece of which every match holds): one C-speed
-        #: ``in`` each rules a pattern out of most prompts, where the regex would be tried at
-        #: every digit ("[1-9]\\d{1,2} ?mm") or every "f" ("f ?/ ?\\d") of a long tag list.
+        #: (name, finder, entry): the finder rules a pattern out of most prompts with one
+        #: C-speed ``in``, and tries one that starts with a class ("[1-9]\\d{1,2} ?mm") only
+        #: near its literal, not at every digit of a long tag list.
         self._compiled = [
-            (name, regex, entry, literals.required(regex))
-            for name, regex, entry in ((n, re.compile(p), e) for n, p, e in self._patterns)
+            (name, literals.Finder.of(re.compile(pattern)), entry)
+            for name, pattern, entry in self._patterns
         ]
         self._fuzzy_min = fuzzy_min_length
         self._fuzzy_words: set[str] = {
@@ -352,10 +352,8 @@ class LexiconMatcher:
         if self._cjk_regex is not None and has_cjk(normalized):
             found = self._cjk_regex.findall(normalized)
             hits.extend(chain.from_iterable(map(self._cjk_hits.__getitem__, found)))
-        for name, regex, entry, needs in self._compiled:
-            if needs is not None and not any(map(normalized.__contains__, needs)):
-                continue
-            for m in regex.finditer(normalized):
+        for name, finder, entry in self._compiled:
+            for m in finder.finditer(normalized):
                 hits.append(Hit(entry.category, entry.weight, f"{name}:{m.group().strip()}"))
 
     def _match_at(self, tokens: list[str], starts: set[str], hits: list[Hit]) -> None:

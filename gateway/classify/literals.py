@@ -6,17 +6,19 @@ starts with a character class (``[1-9]\\d{1,2} ?mm``) or with a choice of words
 (``(?:says|reads|spells)\\s+…``) is tried at every position whose character could begin it:
 tens of microseconds on a 4,000-character tag list, for a pattern that usually finds nothing.
 
-Both questions are answered once, at build time, from the pattern's parse tree
-(``re._parser``, the standard library's own). Anything the walk does not understand gives no
-answer, and the caller then runs the regex as before: an answer only ever skips work that
-could not have matched.
+``Finder`` answers, once, at build time, from the pattern's parse tree (``re._parser``, the
+standard library's own): what text every match holds (absent, the regex is not run), and which
+literal every match holds a bounded distance from its start (the regex is tried only there).
+Anything the walk does not understand gives no answer, and the regex runs as before: an answer
+only ever skips work that could not have matched.
 """
 
 from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 _parser: Any = importlib.import_module("re._parser")
@@ -49,24 +51,91 @@ def leading(pattern: re.Pattern[str]) -> tuple[str, ...] | None:
     return tuple(s for s in leads if not any(s != t and s.startswith(t) for t in leads))
 
 
-def finditer(pattern: re.Pattern[str], text: str, leads: Sequence[str]) -> Iterator[re.Match[str]]:
-    """``pattern.finditer(text)`` for a pattern whose matches all start with one of ``leads``:
-    only the positions where one begins are tried, in order, past the last match's end (the
-    regex sees the whole text there, so lookbehinds and ``\\b`` behave as in ``finditer``)."""
-    starts: set[int] = set()
-    for lead in leads:
-        at = text.find(lead)
-        while at >= 0:
-            starts.add(at)
-            at = text.find(lead, at + 1)
-    end = 0
-    for at in sorted(starts):
-        if at < end:
-            continue
-        found = pattern.match(text, at)
-        if found is not None:
-            end = max(found.end(), at + 1)
-            yield found
+#: How far a literal may lie from the start of a match for a scan from it to pay: each
+#: occurrence is then tried at up to this many more starts.
+_MAX_SPREAD = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Finder:
+    """A pattern with what its matches must hold, for ``finditer`` on long prompts."""
+
+    pattern: re.Pattern[str]
+    #: One of these is in every match (None: nothing known).
+    needs: tuple[str, ...] | None
+    #: One of these lies in every match ``least``-``most`` characters after its start (None:
+    #: the regex engine scans on its own, as it does fast for a literal prefix).
+    anchors: tuple[str, ...] | None
+    least: int = 0
+    most: int = 0
+
+    @classmethod
+    def of(cls, pattern: re.Pattern[str]) -> Finder:
+        needs = required(pattern)
+        leads = leading(pattern)
+        if leads is not None and len(leads) == 1:
+            return cls(pattern, needs, None)
+        if leads is not None:
+            return cls(pattern, needs, leads)
+        found = anchored(pattern)
+        return cls(pattern, needs, None) if found is None else cls(pattern, needs, *found)
+
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        """``pattern.finditer(text)``, the same matches, without trying the regex where the
+        literals say it cannot match."""
+        if self.needs is not None and not any(map(text.__contains__, self.needs)):
+            return iter(())
+        if self.anchors is None:
+            return self.pattern.finditer(text)
+        return self._from_anchors(text)
+
+    def _from_anchors(self, text: str) -> Iterator[re.Match[str]]:
+        """Only the starts an anchor allows are tried, in order, past the last match's end
+        (the regex sees the whole text there, so lookbehinds and ``\\b`` behave as in
+        ``finditer``)."""
+        spread = range(self.least, self.most + 1)
+        starts: set[int] = set()
+        for anchor in self.anchors or ():
+            at = text.find(anchor)
+            while at >= 0:
+                starts.update(at - offset for offset in spread if at >= offset)
+                at = text.find(anchor, at + 1)
+        end = 0
+        match = self.pattern.match
+        for at in sorted(starts):
+            if at < end:
+                continue
+            found = match(text, at)
+            if found is not None:
+                end = max(found.end(), at + 1)
+                yield found
+
+
+def anchored(pattern: re.Pattern[str]) -> tuple[tuple[str, ...], int, int] | None:
+    """Literal strings one of which every match holds at a distance from its start within
+    (least, most), both at most ``_MAX_SPREAD`` apart; the longest such; or None."""
+    if pattern.flags & re.IGNORECASE:
+        return None
+    try:
+        parsed = _parser.parse(pattern.pattern, pattern.flags)
+        items = list(parsed)
+        best: tuple[tuple[str, ...], int, int] | None = None
+        for index, (op, arg) in enumerate(items):
+            strings: tuple[str, ...] | None = None
+            if op is _c.LITERAL and (index == 0 or items[index - 1][0] is not _c.LITERAL):
+                strings = _leading(items[index:])
+            elif op is _c.BRANCH:
+                strings = _leading([(op, arg)])
+            if not strings:
+                continue
+            least, most = _parser.SubPattern(parsed.state, items[:index]).getwidth()
+            if most - least > _MAX_SPREAD:
+                continue
+            if best is None or min(map(len, strings)) > min(map(len, best[0])):
+                best = (strings, least, most)
+        return best
+    except Exception:
+        return None
 
 
 def _best(candidates: list[tuple[str, ...]]) -> tuple[str, ...] | None:

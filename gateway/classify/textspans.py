@@ -35,16 +35,10 @@ _WORD = re.compile(r"[^\W_]+")
 _MAX_UNQUOTED_WORDS = 16
 
 
-def _leads(rule: re.Pattern[str]) -> tuple[str, ...] | None:
-    leads = literals.leading(rule)
-    return leads if leads is not None and len(leads) > 1 else None
-
-
-#: UNQUOTED_RULES with their ASCII triggers apart (an ASCII prompt cannot hold the others)
-#: and, for a rule that starts with a choice of words, those words: the rule is then tried
-#: only where one of them begins (``literals.finditer``), not at every position.
+#: UNQUOTED_RULES with their ASCII triggers apart (an ASCII prompt cannot hold the others) and
+#: their finders: a rule that starts with a choice of words is tried only where one begins.
 _RULES = tuple(
-    (triggers, tuple(t for t in triggers if t.isascii()), rule, before, _leads(rule))
+    (triggers, tuple(t for t in triggers if t.isascii()), literals.Finder.of(rule), before)
     for triggers, rule, before in UNQUOTED_RULES
 )
 
@@ -138,7 +132,7 @@ def piece_rules(pieces: list[str]) -> list[frozenset[int]]:
     joined = ",".join(pieces)
     present = [
         (index, triggers)
-        for index, (triggers, _, _, _, _) in enumerate(_RULES)
+        for index, (triggers, _, _, _) in enumerate(_RULES)
         if any(map(joined.__contains__, triggers))
     ]
     if not present:
@@ -178,16 +172,13 @@ def find_text_spans(
     lowered = prompt.lower()
     same_length = len(lowered) == len(prompt)
     ascii_only = lowered.isascii()
-    for index, (triggers, ascii_triggers, rule, before, leads) in enumerate(_RULES):
+    for index, (triggers, ascii_triggers, rule, before) in enumerate(_RULES):
         if rules is not None:
             if index not in rules:
                 continue
         elif not any(map(lowered.__contains__, ascii_triggers if ascii_only else triggers)):
             continue
-        found_all = (
-            rule.finditer(lowered) if leads is None else literals.finditer(rule, lowered, leads)
-        )
-        for m in found_all:
+        for m in rule.finditer(lowered):
             if before is not None and _word_before(lowered, m.start()) not in before:
                 continue
             start, end = m.span("t")

@@ -35,56 +35,73 @@ def spans(found: object) -> list[tuple[int, int]]:
     return [m.span() for m in found]  # type: ignore[attr-defined]
 
 
-def test_scanning_from_the_leading_words_finds_what_finditer_finds() -> None:
-    rules = [(rule, leads) for _, _, rule, _, leads in _RULES if leads is not None]
-    assert len(rules) >= 5  # the rules that start with a choice of words
+def finders() -> list[literals.Finder]:
+    patterns = [finder.pattern for _, _, finder, _ in _RULES]
+    patterns += [finder.pattern for _, finder, _ in Classifier.from_config()._matcher._compiled]
+    # Anchored a bounded distance into the match, and after a lookbehind.
+    patterns += [re.compile(r"[0-9]{1,3} ?mm"), re.compile(r"(?<=a)\w{2,4}(?:ld|ed)\b")]
+    return [literals.Finder.of(pattern) for pattern in patterns]
+
+
+def test_finders_find_what_finditer_finds() -> None:
+    found = finders()
+    assert sum(f.anchors is not None for f in found) >= 7  # the shortcuts are in use
+    assert sum(f.anchors is not None and f.most > 0 for f in found) >= 3
     matched = 0
     for text in texts(20261206, 2000):
-        for rule, leads in rules:
-            expected = spans(rule.finditer(text))
-            assert spans(literals.finditer(rule, text, leads)) == expected, (rule, text)
+        for finder in found:
+            expected = spans(finder.pattern.finditer(text))
+            assert spans(finder.finditer(text)) == expected, (finder.pattern, text)
             matched += len(expected)
-    assert matched > 1000  # the texts exercise the rules, not just their absence
+    assert matched > 1000  # the texts exercise the patterns, not just their absence
 
 
 def test_a_pattern_ruled_out_by_its_required_text_has_no_match() -> None:
-    patterns = [rule for _, _, rule, _, _ in _RULES]
-    patterns += [regex for _, regex, _, _ in Classifier.from_config()._matcher._compiled]
+    found = finders()
     checked = skipped = 0
-    for text in texts(7, 3000):
-        for pattern in patterns:
-            needs = literals.required(pattern)
-            if needs is None:
+    for text in texts(7, 2000):
+        for finder in found:
+            if finder.needs is None:
                 continue
             checked += 1
-            if not any(need in text for need in needs):
+            if not any(need in text for need in finder.needs):
                 skipped += 1
-                assert pattern.search(text) is None, (pattern.pattern, text)
+                assert finder.pattern.search(text) is None, (finder.pattern, text)
     assert checked > 10_000 and skipped > 1_000
 
 
 @pytest.mark.parametrize(
-    ("pattern", "required", "leading"),
+    ("pattern", "required", "leading", "anchored"),
     [
-        (r"[1-9]\d{1,2} ?mm\b", ("mm",), None),
-        (r"f(?<!\wf) ?/ ?\d", ("/",), ("f",)),
-        (r"(?:says|reads|read)\s+(?P<t>\w+)", ("says", "reads", "read"), ("says", "read")),
-        (r"the\s+number\s+\d", ("number",), ("the",)),
-        (r"(?:ab)?cd", ("cd",), None),
-        (r"x(?:ab|\d)y", ("x",), ("x",)),
-        (r"\bword", ("word",), None),
-        (r"(?i)word", None, None),
-        (r"\d+", None, None),
-        (r"(?:ab)+", ("ab",), None),
-        (r"[1-9]\d ?(?:毫米|ミリ)", ("毫米", "ミリ"), None),
+        (r"[1-9]\d{1,2} ?mm\b", ("mm",), None, (("mm",), 2, 4)),
+        (r"f(?<!\wf) ?/ ?\d", ("/",), ("f",), (("f",), 0, 0)),
+        (
+            r"(?:says|reads|read)\s+(?P<t>\w+)",
+            ("says", "reads", "read"),
+            ("says", "read"),
+            (("says", "reads", "read"), 0, 0),
+        ),
+        (r"the\s+number\s+\d", ("number",), ("the",), (("the",), 0, 0)),
+        (r"(?:ab)?cd", ("cd",), None, (("cd",), 0, 2)),
+        (r"x(?:ab|\d)y", ("x",), ("x",), (("x",), 0, 0)),
+        (r"\bword", ("word",), None, (("word",), 0, 0)),
+        (r"(?i)word", None, None, None),
+        (r"\d+", None, None, None),
+        (r"(?:ab)+", ("ab",), None, None),
+        (r"[1-9]\d ?(?:毫米|ミリ)", ("毫米", "ミリ"), None, (("毫米", "ミリ"), 2, 3)),
+        (r"\w+ says", (" says",), None, None),
     ],
 )
 def test_what_every_match_must_hold(
-    pattern: str, required: tuple[str, ...] | None, leading: tuple[str, ...] | None
+    pattern: str,
+    required: tuple[str, ...] | None,
+    leading: tuple[str, ...] | None,
+    anchored: tuple[tuple[str, ...], int, int] | None,
 ) -> None:
     compiled = re.compile(pattern)
     assert literals.required(compiled) == required
     assert literals.leading(compiled) == leading
+    assert literals.anchored(compiled) == anchored
 
 
 def test_spaced_digits_are_joined_as_before() -> None:
