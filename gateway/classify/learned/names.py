@@ -10,7 +10,7 @@ builds, then confirms it in the text, so a prompt costs one dictionary look-up p
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 
 from gateway.classify.normalize import CJK_CLASS
 
@@ -87,12 +87,10 @@ class CjkNames:
     def __bool__(self) -> bool:
         return bool(self._by_head)
 
-    def found(self, features: Iterable[str], text: str) -> bool:
+    def found(self, features: Set[str], text: str) -> bool:
         """Whether ``text`` holds one of the names; ``features`` are the model's n-grams of it
         (its CJK character bigrams among them)."""
         by_head = self._by_head
-        for feature in features:
-            names = by_head.get(feature)
-            if names is not None and any(name in text for name in names):
-                return True
-        return False
+        # The heads among the features, found by one C-speed intersection, not a loop.
+        heads = by_head.keys() & features
+        return any(any(map(text.__contains__, by_head[head])) for head in heads)
