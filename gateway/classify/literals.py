@@ -170,6 +170,13 @@ def _required(items: list[Any]) -> tuple[str, ...] | None:
     return _best(candidates)
 
 
+def _any_of(alternatives: list[tuple[str, ...] | None]) -> tuple[str, ...] | None:
+    """What a choice of alternatives holds: one of their strings, if every one holds some."""
+    if any(alt is None for alt in alternatives):
+        return None
+    return tuple(dict.fromkeys(s for alt in alternatives if alt for s in alt))
+
+
 def _required_of(op: Any, arg: Any) -> tuple[str, ...] | None:
     if op is _c.SUBPATTERN:
         _group, add_flags, _del_flags, body = arg
@@ -178,10 +185,7 @@ def _required_of(op: Any, arg: Any) -> tuple[str, ...] | None:
         low, _high, body = arg
         return _required(list(body)) if low >= 1 else None
     if op is _c.BRANCH:
-        alternatives = [_required(list(alt)) for alt in arg[1]]
-        if any(alt is None for alt in alternatives):
-            return None
-        return tuple(dict.fromkeys(s for alt in alternatives if alt for s in alt))
+        return _any_of([_required(list(alt)) for alt in arg[1]])
     return None
 
 
@@ -200,8 +204,5 @@ def _leading(items: list[Any]) -> tuple[str, ...] | None:
         _group, add_flags, _del_flags, body = arg
         return None if add_flags & re.IGNORECASE else _leading(list(body))
     if op is _c.BRANCH:
-        alternatives = [_leading(list(alt)) for alt in arg[1]]
-        if any(alt is None for alt in alternatives):
-            return None
-        return tuple(dict.fromkeys(s for alt in alternatives if alt for s in alt))
+        return _any_of([_leading(list(alt)) for alt in arg[1]])
     return None
