@@ -29,12 +29,20 @@ _REPEATS = (_c.MAX_REPEAT, _c.MIN_REPEAT, getattr(_c, "POSSESSIVE_REPEAT", _c.MA
 def required(pattern: re.Pattern[str]) -> tuple[str, ...] | None:
     """Strings one of which every match contains (the most selective such set found), or
     None when the pattern guarantees none (or ignores case)."""
+    found = required_all(pattern)
+    return found[0] if found else None
+
+
+def required_all(pattern: re.Pattern[str]) -> tuple[tuple[str, ...], ...]:
+    """Every such set the pattern's top level shows (a match holds one string of each), the
+    most selective first: "(?:says|reads)\\s?:" needs a word and a colon."""
     if pattern.flags & re.IGNORECASE:
-        return None
+        return ()
     try:
-        return _required(list(_parser.parse(pattern.pattern, pattern.flags)))
+        candidates = _candidates(list(_parser.parse(pattern.pattern, pattern.flags)))
     except Exception:  # an engine whose parse tree we do not know: no shortcut
-        return None
+        return ()
+    return tuple(sorted(dict.fromkeys(candidates), key=_selectivity, reverse=True))
 
 
 def leading(pattern: re.Pattern[str]) -> tuple[str, ...] | None:
@@ -51,6 +59,9 @@ def leading(pattern: re.Pattern[str]) -> tuple[str, ...] | None:
     return tuple(s for s in leads if not any(s != t and s.startswith(t) for t in leads))
 
 
+#: The sets of strings a finder checks before its regex: a third is seldom absent where two
+#: were present, and each check is a scan of the prompt.
+_MAX_NEEDS = 2
 #: How far a literal may lie from the start of a match for a scan from it to pay: each
 #: occurrence is then tried at up to this many more starts.
 _MAX_SPREAD = 8
@@ -61,8 +72,8 @@ class Finder:
     """A pattern with what its matches must hold, for ``finditer`` on long prompts."""
 
     pattern: re.Pattern[str]
-    #: One of these is in every match (None: nothing known).
-    needs: tuple[str, ...] | None
+    #: Every match holds one string of each of these sets (most selective first).
+    needs: tuple[tuple[str, ...], ...]
     #: One of these lies in every match ``least``-``most`` characters after its start (None:
     #: the regex engine scans on its own, as it does fast for a literal prefix).
     anchors: tuple[str, ...] | None
@@ -71,7 +82,7 @@ class Finder:
 
     @classmethod
     def of(cls, pattern: re.Pattern[str]) -> Finder:
-        needs = required(pattern)
+        needs = required_all(pattern)[:_MAX_NEEDS]
         leads = leading(pattern)
         if leads is not None and len(leads) == 1:
             return cls(pattern, needs, None)
@@ -83,8 +94,9 @@ class Finder:
     def finditer(self, text: str) -> Iterator[re.Match[str]]:
         """``pattern.finditer(text)``, the same matches, without trying the regex where the
         literals say it cannot match."""
-        if self.needs is not None and not any(map(text.__contains__, self.needs)):
-            return iter(())
+        for strings in self.needs:
+            if not any(map(text.__contains__, strings)):
+                return iter(())
         if self.anchors is None or (self.most == 0 and not text.isascii()):
             # A pattern that starts with a choice of words is scanned from them in ASCII text
             # only: in mixed and CJK text the engine's own scan measured as fast or faster.
@@ -140,19 +152,21 @@ def anchored(pattern: re.Pattern[str]) -> tuple[tuple[str, ...], int, int] | Non
         return None
 
 
-def _best(candidates: list[tuple[str, ...]]) -> tuple[str, ...] | None:
-    """The most selective of several sets: longest shortest member, then fewest members, then
-    (for single characters) punctuation over letters and digits, which nearly every prompt
-    holds."""
-    if not candidates:
-        return None
-    return max(
-        candidates,
-        key=lambda c: (min(map(len, c)), -len(c), not any(s.isalnum() for s in c)),
-    )
+def _selectivity(strings: tuple[str, ...]) -> tuple[int, int, bool]:
+    """How rarely a prompt holds one of ``strings``, as a sort key: longest shortest member,
+    then fewest members, then (for single characters) punctuation over letters and digits,
+    which nearly every prompt holds."""
+    return (min(map(len, strings)), -len(strings), not any(s.isalnum() for s in strings))
 
 
 def _required(items: list[Any]) -> tuple[str, ...] | None:
+    candidates = _candidates(items)
+    return max(candidates, key=_selectivity) if candidates else None
+
+
+def _candidates(items: list[Any]) -> list[tuple[str, ...]]:
+    """The sets of strings a sequence's matches must hold, one set per literal run or
+    element that guarantees one."""
     candidates: list[tuple[str, ...]] = []
     run: list[str] = []
     for op, arg in items:
@@ -167,7 +181,7 @@ def _required(items: list[Any]) -> tuple[str, ...] | None:
             candidates.append(found)
     if run:
         candidates.append(("".join(run),))
-    return _best(candidates)
+    return candidates
 
 
 def _any_of(alternatives: list[tuple[str, ...] | None]) -> tuple[str, ...] | None:

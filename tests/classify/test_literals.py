@@ -65,10 +65,10 @@ def test_a_pattern_ruled_out_by_its_required_text_has_no_match() -> None:
     checked = skipped = 0
     for text in texts(7, 2000):
         for finder in found:
-            if finder.needs is None:
+            if not finder.needs:
                 continue
             checked += 1
-            if not any(need in text for need in finder.needs):
+            if any(not any(need in text for need in needs) for needs in finder.needs):
                 skipped += 1
                 assert finder.pattern.search(text) is None, (finder.pattern, text)
     assert checked > 10_000 and skipped > 1_000
@@ -106,6 +106,16 @@ def test_what_every_match_must_hold(
     assert literals.required(compiled) == required
     assert literals.leading(compiled) == leading
     assert literals.anchored(compiled) == anchored
+
+
+def test_a_pattern_needs_each_literal_its_top_level_holds() -> None:
+    """The text rule for "reads: …" needs one of its words and a colon; prompts with the word
+    and no colon skip it."""
+    pattern = re.compile(r"(?:says|reads|saying)\s?:\s?(?P<t>\w+)")
+    assert literals.required_all(pattern) == (("says", "reads", "saying"), (":",))
+    finder = literals.Finder.of(pattern)
+    assert list(finder.finditer("a sign that says open")) == []
+    assert [m.group("t") for m in finder.finditer("a sign that says: open")] == ["open"]
 
 
 def test_spaced_digits_are_joined_as_before() -> None:
