@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections import Counter
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
@@ -162,7 +163,7 @@ class Classifier:
         matched = None
         scanned = normalized
         if normalized.count(",") >= _MIN_PIECES:  # tags: scanned piece by piece, memoised
-            pieces = dict.fromkeys(normalized.split(","))
+            pieces = Counter(normalized.split(","))  # distinct, in order, with their counts
             matched = self._matcher.match_pieces(normalized, pieces)
             if matched is not None:
                 rules = self._rules_of(pieces)

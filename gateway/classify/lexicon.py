@@ -23,7 +23,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
-from itertools import chain
+from itertools import accumulate, chain, compress
 from operator import itemgetter
 from typing import cast
 
@@ -62,8 +62,11 @@ _MAX_PIECE_MEMO = 50_000
 _LEARN_PER_PROMPT = 16
 #: One term occurrence in a piece: (its entries' key, negated, the hits it adds).
 Occurrence = tuple[int, bool, tuple["Hit", ...]]
-#: A scanned piece: a comma and its tokens, and its term occurrences.
-PieceScan = tuple[tuple[str, ...], tuple[Occurrence, ...]]
+#: A hit found on a piece's text (a CJK term or a pattern), with the rank of what found it:
+#: -1 for CJK terms, then each pattern's place in the lexicons, as ``_match_text`` orders them.
+RankedHit = tuple[int, "Hit"]
+#: A scanned piece: a comma and its tokens, its term occurrences, its text hits.
+PieceScan = tuple[tuple[str, ...], tuple[Occurrence, ...], tuple[RankedHit, ...]]
 _MAX_FUZZY_LENGTH = 40
 _WEIGHT_LINE = re.compile(r"^\[\s*(-?\d+(?:\.\d+)?)\s*\]$")
 
@@ -194,6 +197,20 @@ class LexiconMatcher:
             (name, literals.Finder.of(re.compile(pattern)), entry)
             for name, pattern, entry in self._patterns
         ]
+        #: The patterns that never touch a comma find in a tag list what they find in each of
+        #: its pieces (``literals.touches``): their hits are memoised by piece. The others
+        #: (lists of items: "listing a, b and c") run on the whole prompt.
+        self._piece_patterns = [
+            (rank, *compiled)
+            for rank, compiled in enumerate(self._compiled)
+            if not literals.touches(compiled[1].pattern, ",")
+        ]
+        self._whole_patterns = [
+            (rank, *compiled)
+            for rank, compiled in enumerate(self._compiled)
+            if literals.touches(compiled[1].pattern, ",")
+        ]
+        self._cjk_by_piece = not any("," in term for term in self._cjk)
         self._fuzzy_min = fuzzy_min_length
         self._fuzzy_words: set[str] = {
             word
@@ -266,31 +283,35 @@ class LexiconMatcher:
         return hits
 
     def match_pieces(
-        self, normalized: str, pieces: Iterable[str]
+        self, normalized: str, pieces: Mapping[str, int]
     ) -> tuple[list[str], set[str], list[Hit]] | None:
         """``match`` for a prompt of comma-separated pieces (tags), piece by piece.
 
         A comma is a clause break: no phrase or negation window reaches across one, so a
         piece's term occurrences are the same wherever it stands and are memoised by its
-        text; a term counts once over the whole prompt, as in ``match``. ``pieces`` are the
-        distinct pieces in order; returns the tokens of ``",".join(pieces)``, their set and
-        the hits, exactly as ``tokenize`` and ``match`` would give them; or None when most of
-        the pieces were never seen (then ``match`` on the whole is cheaper).
+        text; a term counts once over the whole prompt, as in ``match``. The CJK terms and
+        the patterns that never touch a comma are memoised by piece too, and count once per
+        occurrence of the piece, as on the whole text. ``pieces`` are the distinct pieces in
+        order, with how often each occurs; returns the tokens of ``",".join(pieces)``, their
+        set and the hits, as ``tokenize`` and ``match`` would give them (the hits found on the
+        text may stand in another order among equals, which no score or evidence sees); or
+        None when most of the pieces were never seen (then ``match`` on the whole is cheaper).
         """
-        pieces = list(pieces)
+        counts = list(pieces.values())
+        distinct = list(pieces)
         memo = self._pieces
         # map, chain and itemgetter walk the pieces in C: a 4,000-character tag list has
         # hundreds, and a Python loop over them cost more than the rest of the match.
-        got = list(map(memo.get, pieces))
+        got = list(map(memo.get, distinct))
         if None in got:
-            missing = [piece for piece, scan in zip(pieces, got, strict=True) if scan is None]
-            if len(missing) * 2 > len(pieces):
+            missing = [piece for piece, scan in zip(distinct, got, strict=True) if scan is None]
+            if len(missing) * 2 > len(distinct):
                 # Mostly new pieces: scanning them one by one costs more than the whole
                 # prompt (about 1.7x), so the caller does that; a few are learnt for next time.
                 self._scan_pieces(missing[:_LEARN_PER_PROMPT])
                 return None
             fresh = self._scan_pieces(missing)  # taken from the memo first: this may clear it
-            scans = [scan or fresh[piece] for piece, scan in zip(pieces, got, strict=True)]
+            scans = [scan or fresh[piece] for piece, scan in zip(distinct, got, strict=True)]
         else:
             scans = cast("list[PieceScan]", got)
         # Each piece's tokens are memoised after a comma: joined, they are the prompt's.
@@ -304,7 +325,15 @@ class LexiconMatcher:
             if not negated:
                 seen.add(key)
             hits.extend(found)
-        self._match_text(normalized, hits)
+        # Text hits: each piece's, as often as the piece occurs (compress keeps the few pieces
+        # that have any), those of the whole-prompt patterns, then in _match_text's order.
+        texts = list(map(itemgetter(2), scans))
+        ranked: list[RankedHit] = []
+        for piece_hits, count in compress(zip(texts, counts, strict=True), texts):
+            ranked.extend(piece_hits * count)
+        self._rank_whole(normalized, ranked)
+        ranked.sort(key=itemgetter(0))
+        hits.extend(map(itemgetter(1), ranked))
         return tokens, set(tokens), hits
 
     def _scan_pieces(self, pieces: list[str]) -> dict[str, PieceScan]:
@@ -323,16 +352,48 @@ class LexiconMatcher:
             for key, negated, term, _, i in self._occurrences(tokens, starts, set()):
                 occurrence = (key, negated, self._hits(term, negated))
                 found[bisect_right(commas, i) - 1].append(occurrence)
+        texts = self._text_hits_by_piece(pieces)
         memo = self._pieces
         if len(memo) + len(pieces) > _MAX_PIECE_MEMO:
             memo.clear()
         ends = [*commas[1:], len(tokens)]
         scanned = {
-            piece: (tuple(tokens[start:end]), tuple(occurrences))
-            for piece, start, end, occurrences in zip(pieces, commas, ends, found, strict=True)
+            piece: (tuple(tokens[start:end]), tuple(occurrences), tuple(piece_texts))
+            for piece, start, end, occurrences, piece_texts in zip(
+                pieces, commas, ends, found, texts, strict=True
+            )
         }
         memo.update(scanned)
         return scanned
+
+    def _text_hits_by_piece(self, pieces: list[str]) -> list[list[RankedHit]]:
+        """Each piece's CJK-term and comma-free pattern hits, ranked, found in one pass over
+        the pieces joined by commas (none of them can match across one)."""
+        joined = ",".join(pieces)
+        at: list[tuple[int, RankedHit]] = []  # (where in ``joined``, the ranked hit)
+        if self._cjk_by_piece and self._cjk_regex is not None and has_cjk(joined):
+            for m in self._cjk_regex.finditer(joined):
+                at.extend((m.start(), (-1, hit)) for hit in self._cjk_hits[m.group()])
+        for rank, name, finder, entry in self._piece_patterns:
+            for m in finder.finditer(joined):
+                hit = Hit(entry.category, entry.weight, f"{name}:{m.group().strip()}")
+                at.append((m.start(), (rank, hit)))
+        found: list[list[RankedHit]] = [[] for _ in pieces]
+        if at:
+            offsets = list(accumulate((len(piece) + 1 for piece in pieces[:-1]), initial=0))
+            for start, ranked in at:
+                found[bisect_right(offsets, start) - 1].append(ranked)
+        return found
+
+    def _rank_whole(self, normalized: str, ranked: list[RankedHit]) -> None:
+        """The text hits no piece can hold alone, ranked, on the whole prompt."""
+        if not self._cjk_by_piece and self._cjk_regex is not None and has_cjk(normalized):
+            for found_text in self._cjk_regex.findall(normalized):
+                ranked.extend((-1, hit) for hit in self._cjk_hits[found_text])
+        for rank, name, finder, entry in self._whole_patterns:
+            for m in finder.finditer(normalized):
+                hit = Hit(entry.category, entry.weight, f"{name}:{m.group().strip()}")
+                ranked.append((rank, hit))
 
     def _starts(self, words: frozenset[str] | set[str]) -> set[str]:
         """The words of a prompt that can start a hit: known to hit, or a phrase head whose

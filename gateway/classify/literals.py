@@ -220,3 +220,80 @@ def _leading(items: list[Any]) -> tuple[str, ...] | None:
     if op is _c.BRANCH:
         return _any_of([_leading(list(alt)) for alt in arg[1]])
     return None
+
+
+def touches(pattern: re.Pattern[str], char: str) -> bool:
+    """Whether any part of ``pattern`` (lookarounds included) could match ``char``, or
+    depends on where the text begins or ends (``^``, ``$``, ``\\A``): True when unsure.
+
+    A pattern that does not touch "," finds in a comma-separated text exactly what it finds
+    in each piece alone (a lookaround or ``\\b`` sees a comma as it sees the end of a piece),
+    so its matches in a tag list can be memoised by piece."""
+    if pattern.flags & re.IGNORECASE:
+        return True
+    try:
+        return _touches(list(_parser.parse(pattern.pattern, pattern.flags)), char)
+    except Exception:
+        return True
+
+
+_SAFE_AT = (_c.AT_BOUNDARY, _c.AT_NON_BOUNDARY)
+_CATEGORIES = {
+    _c.CATEGORY_DIGIT: re.compile(r"\d"),
+    _c.CATEGORY_NOT_DIGIT: re.compile(r"\D"),
+    _c.CATEGORY_SPACE: re.compile(r"\s"),
+    _c.CATEGORY_NOT_SPACE: re.compile(r"\S"),
+    _c.CATEGORY_WORD: re.compile(r"\w"),
+    _c.CATEGORY_NOT_WORD: re.compile(r"\W"),
+}
+
+
+def _touches(items: list[Any], char: str) -> bool:
+    code = ord(char)
+    for op, arg in items:
+        if op is _c.LITERAL:
+            touched = arg == code
+        elif op is _c.NOT_LITERAL:
+            touched = arg != code
+        elif op is _c.ANY:
+            touched = char != "\n"
+        elif op is _c.IN:
+            touched = _in_set(arg, char)
+        elif op is _c.CATEGORY:
+            touched = _in_category(arg, char)
+        elif op is _c.AT:
+            touched = arg not in _SAFE_AT
+        elif op is _c.SUBPATTERN:
+            touched = bool(arg[1] & re.IGNORECASE) or _touches(list(arg[3]), char)
+        elif op in _REPEATS:
+            touched = _touches(list(arg[2]), char)
+        elif op is _c.BRANCH:
+            touched = any(_touches(list(alt), char) for alt in arg[1])
+        elif op in (_c.ASSERT, _c.ASSERT_NOT):
+            touched = _touches(list(arg[1]), char)
+        else:  # back-references, conditionals, atomic groups…: unsure
+            touched = True
+        if touched:
+            return True
+    return False
+
+
+def _in_set(items: list[Any], char: str) -> bool:
+    negated = found = False
+    for op, arg in items:
+        if op is _c.NEGATE:
+            negated = True
+        elif op is _c.LITERAL:
+            found = found or arg == ord(char)
+        elif op is _c.RANGE:
+            found = found or arg[0] <= ord(char) <= arg[1]
+        elif op is _c.CATEGORY:
+            found = found or _in_category(arg, char)
+        else:
+            return True
+    return found != negated
+
+
+def _in_category(category: Any, char: str) -> bool:
+    regex = _CATEGORIES.get(category)
+    return regex is None or regex.fullmatch(char) is not None

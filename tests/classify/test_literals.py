@@ -136,3 +136,25 @@ def test_long_ascii_texts_split_into_the_regex_tokens() -> None:
     for _ in range(3000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(150, 600)))
         assert tokenize(text) == _ASCII_TOKEN.findall(text), repr(text)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "touches"),
+    [
+        (r"[1-9](?<!\w[1-9])\d{1,2} ?mm\b(?! (?:film|movie))", False),
+        (r"f(?<!\wf) ?/ ?\d{1,2}(?:\.\d)?\b", False),
+        (r"[\w/]+", False),
+        (r"listing [^,.;:]{1,40}(?:, [^,.;:]{1,40}){2,8}", True),  # a comma, literally
+        (r"[^a]", True),  # a negated class holds the comma
+        (r"\W", True),
+        (r"a.b", True),
+        (r"(?<=,)x", True),  # a lookbehind on the comma
+        (r"^foo", True),  # where the text begins: a piece begins elsewhere
+        (r"x$", True),
+        (r"(?i)abc", True),  # unsure: no answer
+    ],
+)
+def test_which_patterns_a_comma_can_reach(pattern: str, touches: bool) -> None:
+    """A pattern that does not touch a comma finds, in a tag list, what it finds in each piece:
+    its hits are memoised by piece."""
+    assert literals.touches(re.compile(pattern), ",") is touches

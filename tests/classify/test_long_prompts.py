@@ -22,6 +22,7 @@ PIECES = [
     " 无文字", " 写着生日快乐", " 文字", " アニメ風の少女", " 看板に「営業中」と書かれた",
     "\n", " BREAK", " 85mm f/1.4", " bokeh", " ui mockup", " landing page", " headline",
     ' "Summer Sale"', " typography", " no words", " wordless", " minimal flat icon", "",
+    " iso 400", " 1/250s", " 50毫米", " 35mm", " a menu listing tea", " coffee", " cake and pie",
 ]  # fmt: skip
 
 
@@ -67,3 +68,21 @@ def test_fast_nfkc_is_nfkc() -> None:
     for _ in range(20_000):
         text = "".join(chr(rng.choice(rng.choice(pools))) for _ in range(rng.randint(1, 12)))
         assert nfkc(text) == unicodedata.normalize("NFKC", text), repr(text)
+
+
+def test_text_hits_memoised_by_piece_count_as_on_the_whole_prompt(
+    classifier: Classifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Patterns and CJK terms found piece by piece count once per occurrence of the piece, as
+    on the whole text; a pattern that spans pieces (a list of items) is still found."""
+    tags = ["masterpiece", "best quality", "1girl", "solo", "long hair", "smile", "outdoors"]
+    pieces = [*tags, "a menu listing tea", "coffee", "cake and pie", "85mm", "iso 400"]
+    prompts = [
+        ", ".join(pieces),
+        ", ".join([*pieces, "85mm", "写着生日快乐", "85mm", "写着生日快乐"]),
+        ", ".join([*tags, "50毫米", "f/2.8", "1/250s", "50毫米", "no text", "85mm film"]),
+    ]
+    fast = [as_tuple(classifier, p) for p in prompts]
+    assert any("listing:" in e for e in fast[0][2]["typography"])  # type: ignore[index]
+    monkeypatch.setattr(classifier_module, "_MIN_PIECES", 10**9)
+    assert fast == [as_tuple(classifier, p) for p in prompts]
