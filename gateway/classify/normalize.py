@@ -69,6 +69,11 @@ def fold_nfkc(text: str) -> str:
         folded = folded.replace("\u2019", "'").replace("\u2018", "'")
         if _NEEDS_DECOMPOSITION.search(folded):
             folded = _COMBINING.sub("", unicodedata.normalize("NFKD", folded))
+            # NFKD took apart every composed character, Hangul syllables too: put back what
+            # the accents' removal left composable, so that "사진" next to "café" is still
+            # "사진" and not its jamo (which no lexicon term is written in).
+            if not unicodedata.is_normalized("NFC", folded):
+                folded = unicodedata.normalize("NFC", folded)
     if _DIGIT_SPACE_DIGIT.search(folded):
         folded = _SPACED_DIGITS.sub("", folded)
     return folded

@@ -193,3 +193,14 @@ def test_classification_serialises(classifier: Classifier) -> None:
     data = classifier.classify('a photo of a sign that says "OPEN"').to_dict()
     assert data["categories"] == ["headline", "photorealism"]
     assert data["text_spans"] == [{"text": "OPEN", "tokens": 1, "words": 1.0, "quoted": True}]
+
+
+@pytest.mark.parametrize("extra", ["", ", café", ", アニメ風のガンダム", ", ĉi tie"])
+def test_korean_terms_match_beside_accented_or_voiced_text(
+    classifier: Classifier, extra: str
+) -> None:
+    """Folding accents decomposes the whole prompt; Hangul is put back together, so a Korean
+    photo prompt stays one whatever else it holds."""
+    found = classifier.classify("50밀리 렌즈로 찍은 사진" + extra)
+    assert Category.PHOTOREALISM in found.categories
+    assert "사진" in found.evidence[Category.PHOTOREALISM]
