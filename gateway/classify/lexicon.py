@@ -339,7 +339,7 @@ class LexiconMatcher:
     def _scan_pieces(self, pieces: list[str]) -> dict[str, PieceScan]:
         """Scan pieces not seen before, all in one pass over their tokens joined by commas
         (a comma token ends every phrase and negation window, so each piece's occurrences are
-        its own), and memoise each piece's tokens and occurrences."""
+        its own), and memoise each piece's tokens, occurrences and text hits."""
         # One tokenisation of them all, each after a comma: a comma token is where a piece
         # starts (no piece holds one: the prompt was split at them).
         tokens = tokenize("," + ",".join(pieces))
