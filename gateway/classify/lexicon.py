@@ -65,6 +65,8 @@ Occurrence = tuple[int, bool, tuple["Hit", ...]]
 #: A hit found on a piece's text (a CJK term or a pattern), with the rank of what found it:
 #: -1 for CJK terms, then each pattern's place in the lexicons, as ``_match_text`` orders them.
 RankedHit = tuple[int, "Hit"]
+#: A pattern with its rank: (rank, name, finder, lexicon entry).
+RankedPattern = tuple[int, str, "literals.Finder", "Term"]
 #: A scanned piece: a comma and its tokens, its term occurrences, its text hits.
 PieceScan = tuple[tuple[str, ...], tuple[Occurrence, ...], tuple[RankedHit, ...]]
 _MAX_FUZZY_LENGTH = 40
@@ -197,19 +199,18 @@ class LexiconMatcher:
             (name, literals.Finder.of(re.compile(pattern)), entry)
             for name, pattern, entry in self._patterns
         ]
-        #: The patterns that never touch a comma find in a tag list what they find in each of
-        #: its pieces (``literals.touches``): their hits are memoised by piece. The others
-        #: (lists of items: "listing a, b and c") run on the whole prompt.
-        self._piece_patterns = [
-            (rank, *compiled)
-            for rank, compiled in enumerate(self._compiled)
-            if not literals.touches(compiled[1].pattern, ",")
-        ]
-        self._whole_patterns = [
-            (rank, *compiled)
-            for rank, compiled in enumerate(self._compiled)
-            if literals.touches(compiled[1].pattern, ",")
-        ]
+        #: The patterns with their rank (the order ``_match_text`` gives their hits in). Those
+        #: that never touch a comma find in a tag list what they find in each of its pieces
+        #: (``literals.touches``): their hits are memoised by piece. The others (lists of
+        #: items: "listing a, b and c") run on the whole prompt.
+        self._ranked: list[RankedPattern] = []
+        self._piece_patterns: list[RankedPattern] = []
+        self._whole_patterns: list[RankedPattern] = []
+        for rank, (name, finder, entry) in enumerate(self._compiled):
+            ranked = (rank, name, finder, entry)
+            self._ranked.append(ranked)
+            by_piece = not literals.touches(finder.pattern, ",")
+            (self._piece_patterns if by_piece else self._whole_patterns).append(ranked)
         self._cjk_by_piece = not any("," in term for term in self._cjk)
         self._fuzzy_min = fuzzy_min_length
         self._fuzzy_words: set[str] = {
@@ -370,14 +371,7 @@ class LexiconMatcher:
         """Each piece's CJK-term and comma-free pattern hits, ranked, found in one pass over
         the pieces joined by commas (none of them can match across one)."""
         joined = ",".join(pieces)
-        at: list[tuple[int, RankedHit]] = []  # (where in ``joined``, the ranked hit)
-        if self._cjk_by_piece and self._cjk_regex is not None and has_cjk(joined):
-            for m in self._cjk_regex.finditer(joined):
-                at.extend((m.start(), (-1, hit)) for hit in self._cjk_hits[m.group()])
-        for rank, name, finder, entry in self._piece_patterns:
-            for m in finder.finditer(joined):
-                hit = Hit(entry.category, entry.weight, f"{name}:{m.group().strip()}")
-                at.append((m.start(), (rank, hit)))
+        at = list(self._text_hits(joined, self._cjk_by_piece, self._piece_patterns))
         found: list[list[RankedHit]] = [[] for _ in pieces]
         if at:
             offsets = list(accumulate((len(piece) + 1 for piece in pieces[:-1]), initial=0))
@@ -387,13 +381,22 @@ class LexiconMatcher:
 
     def _rank_whole(self, normalized: str, ranked: list[RankedHit]) -> None:
         """The text hits no piece can hold alone, ranked, on the whole prompt."""
-        if not self._cjk_by_piece and self._cjk_regex is not None and has_cjk(normalized):
-            for found_text in self._cjk_regex.findall(normalized):
-                ranked.extend((-1, hit) for hit in self._cjk_hits[found_text])
-        for rank, name, finder, entry in self._whole_patterns:
-            for m in finder.finditer(normalized):
+        found = self._text_hits(normalized, not self._cjk_by_piece, self._whole_patterns)
+        ranked.extend(map(itemgetter(1), found))
+
+    def _text_hits(
+        self, text: str, cjk: bool, patterns: list[RankedPattern]
+    ) -> Iterator[tuple[int, RankedHit]]:
+        """(where, ranked hit) of the CJK terms (if ``cjk``) and ``patterns`` found in
+        ``text``, CJK terms first, then pattern by pattern."""
+        if cjk and self._cjk_regex is not None and has_cjk(text):
+            for m in self._cjk_regex.finditer(text):
+                for hit in self._cjk_hits[m.group()]:
+                    yield m.start(), (-1, hit)
+        for rank, name, finder, entry in patterns:
+            for m in finder.finditer(text):
                 hit = Hit(entry.category, entry.weight, f"{name}:{m.group().strip()}")
-                ranked.append((rank, hit))
+                yield m.start(), (rank, hit)
 
     def _starts(self, words: frozenset[str] | set[str]) -> set[str]:
         """The words of a prompt that can start a hit: known to hit, or a phrase head whose
@@ -410,12 +413,10 @@ class LexiconMatcher:
 
     def _match_text(self, normalized: str, hits: list[Hit]) -> None:
         """What is matched on the text rather than its tokens: CJK terms and patterns."""
-        if self._cjk_regex is not None and has_cjk(normalized):
+        if self._cjk_regex is not None and has_cjk(normalized):  # no positions needed: C
             found = self._cjk_regex.findall(normalized)
             hits.extend(chain.from_iterable(map(self._cjk_hits.__getitem__, found)))
-        for name, finder, entry in self._compiled:
-            for m in finder.finditer(normalized):
-                hits.append(Hit(entry.category, entry.weight, f"{name}:{m.group().strip()}"))
+        hits.extend(hit for _, (_, hit) in self._text_hits(normalized, False, self._ranked))
 
     def _match_at(self, tokens: list[str], starts: set[str], hits: list[Hit]) -> None:
         """Hits of the term occurrences in ``tokens``; a repeated term is one piece of

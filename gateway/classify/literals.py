@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 _parser: Any = importlib.import_module("re._parser")
 _c: Any = importlib.import_module("re._constants")
+T = TypeVar("T")
 _REPEATS = (_c.MAX_REPEAT, _c.MIN_REPEAT, getattr(_c, "POSSESSIVE_REPEAT", _c.MAX_REPEAT))
 
 
@@ -36,27 +37,29 @@ def required(pattern: re.Pattern[str]) -> tuple[str, ...] | None:
 def required_all(pattern: re.Pattern[str]) -> tuple[tuple[str, ...], ...]:
     """Every such set the pattern's top level shows (a match holds one string of each), the
     most selective first: "(?:says|reads)\\s?:" needs a word and a colon."""
-    if pattern.flags & re.IGNORECASE:
-        return ()
-    try:
-        candidates = _candidates(list(_parser.parse(pattern.pattern, pattern.flags)))
-    except Exception:  # an engine whose parse tree we do not know: no shortcut
-        return ()
+    nothing: list[tuple[str, ...]] = []
+    candidates = _answer(pattern, lambda parsed: _candidates(list(parsed)), nothing)
     return tuple(sorted(dict.fromkeys(candidates), key=_selectivity, reverse=True))
 
 
 def leading(pattern: re.Pattern[str]) -> tuple[str, ...] | None:
     """Strings one of which every match starts with, or None. None of them starts with
     another: where "reads" begins, "read" does too, and one search finds both."""
-    if pattern.flags & re.IGNORECASE:
-        return None
-    try:
-        leads = _leading(list(_parser.parse(pattern.pattern, pattern.flags)))
-    except Exception:
-        return None
+    leads = _answer(pattern, lambda parsed: _leading(list(parsed)), None)
     if leads is None:
         return None
     return tuple(s for s in leads if not any(s != t and s.startswith(t) for t in leads))
+
+
+def _answer(pattern: re.Pattern[str], walk: Callable[[Any], T], unsure: T) -> T:
+    """``walk`` of the pattern's parse tree; ``unsure`` when the pattern ignores case (its
+    literals are not the text's) or the walk meets a tree it does not know."""
+    if pattern.flags & re.IGNORECASE:
+        return unsure
+    try:
+        return walk(_parser.parse(pattern.pattern, pattern.flags))
+    except Exception:  # an engine whose parse tree we do not know: no shortcut
+        return unsure
 
 
 #: The sets of strings a finder checks before its regex: a third is seldom absent where two
@@ -107,12 +110,11 @@ class Finder:
         """Only the starts an anchor allows are tried, in order, past the last match's end
         (the regex sees the whole text there, so lookbehinds and ``\\b`` behave as in
         ``finditer``)."""
-        spread = range(self.least, self.most + 1)
         starts: set[int] = set()
         for anchor in self.anchors or ():
             at = text.find(anchor)
             while at >= 0:
-                starts.update(at - offset for offset in spread if at >= offset)
+                starts.update(range(max(0, at - self.most), at - self.least + 1))
                 at = text.find(anchor, at + 1)
         end = 0
         match = self.pattern.match
@@ -128,28 +130,26 @@ class Finder:
 def anchored(pattern: re.Pattern[str]) -> tuple[tuple[str, ...], int, int] | None:
     """Literal strings one of which every match holds at a distance from its start within
     (least, most), both at most ``_MAX_SPREAD`` apart; the longest such; or None."""
-    if pattern.flags & re.IGNORECASE:
-        return None
-    try:
-        parsed = _parser.parse(pattern.pattern, pattern.flags)
-        items = list(parsed)
-        best: tuple[tuple[str, ...], int, int] | None = None
-        for index, (op, arg) in enumerate(items):
-            strings: tuple[str, ...] | None = None
-            if op is _c.LITERAL and (index == 0 or items[index - 1][0] is not _c.LITERAL):
-                strings = _leading(items[index:])
-            elif op is _c.BRANCH:
-                strings = _leading([(op, arg)])
-            if not strings:
-                continue
-            least, most = _parser.SubPattern(parsed.state, items[:index]).getwidth()
-            if most - least > _MAX_SPREAD:
-                continue
-            if best is None or min(map(len, strings)) > min(map(len, best[0])):
-                best = (strings, least, most)
-        return best
-    except Exception:
-        return None
+    return _answer(pattern, _anchored, None)
+
+
+def _anchored(parsed: Any) -> tuple[tuple[str, ...], int, int] | None:
+    items = list(parsed)
+    best: tuple[tuple[str, ...], int, int] | None = None
+    for index, (op, arg) in enumerate(items):
+        strings: tuple[str, ...] | None = None
+        if op is _c.LITERAL and (index == 0 or items[index - 1][0] is not _c.LITERAL):
+            strings = _leading(items[index:])
+        elif op is _c.BRANCH:
+            strings = _leading([(op, arg)])
+        if not strings:
+            continue
+        least, most = _parser.SubPattern(parsed.state, items[:index]).getwidth()
+        if most - least > _MAX_SPREAD:
+            continue
+        if best is None or min(map(len, strings)) > min(map(len, best[0])):
+            best = (strings, least, most)
+    return best
 
 
 def _selectivity(strings: tuple[str, ...]) -> tuple[int, int, bool]:
@@ -229,12 +229,7 @@ def touches(pattern: re.Pattern[str], char: str) -> bool:
     A pattern that does not touch "," finds in a comma-separated text exactly what it finds
     in each piece alone (a lookaround or ``\\b`` sees a comma as it sees the end of a piece),
     so its matches in a tag list can be memoised by piece."""
-    if pattern.flags & re.IGNORECASE:
-        return True
-    try:
-        return _touches(list(_parser.parse(pattern.pattern, pattern.flags)), char)
-    except Exception:
-        return True
+    return _answer(pattern, lambda parsed: _touches(list(parsed), char), True)
 
 
 _SAFE_AT = (_c.AT_BOUNDARY, _c.AT_NON_BOUNDARY)
