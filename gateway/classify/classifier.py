@@ -20,7 +20,8 @@ from gateway.classify.categories import SCORED_CATEGORIES, Category
 from gateway.classify.classification import Classification
 from gateway.classify.config import ClassifierConfig
 from gateway.classify.learned import FlagshipModel
-from gateway.classify.lexicon import Hit, LexiconMatcher, RawLexicon, load_builtin_lexicons
+from gateway.classify.lexicon import Hit, RawLexicon, load_builtin_lexicons
+from gateway.classify.matcher import LexiconMatcher
 from gateway.classify.normalize import (
     BREAKS,
     fold_nfkc,
